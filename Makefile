@@ -1,0 +1,53 @@
+# Two commands matter: `make demo` and `make test`. Each does the whole, idempotent set-up first:
+# a virtualenv in .venv, the project with its dev extras, and a Chromium (Debian's through apt
+# when none is found and apt is there, else Playwright's own).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+AIJIA  := $(VENV)/bin/aijia
+STAMP  := $(VENV)/.installed
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup browser demo test lint typecheck unit bench clean
+
+setup: $(STAMP) browser
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+browser: $(STAMP)
+	@if $(PY) -m agent.browser >/dev/null 2>&1; then \
+		echo "browser: $$($(PY) -m agent.browser)"; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		echo "browser: installing Debian's chromium"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "browser: installing Playwright's chromium"; \
+		$(PY) -m playwright install chromium; \
+	fi
+
+demo: setup
+	$(AIJIA) demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy agent evidence sandbox cli.py
+
+test: setup lint typecheck
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

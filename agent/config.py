@@ -1,0 +1,120 @@
+"""Typed configuration: config.yaml -> pydantic models.
+
+Precedence, lowest first: the defaults declared here < config.yaml < the recipe < CLI flags.
+Which config.yaml: the `--config` flag, else `$AIJIA_CONFIG`, else `./config.yaml`, else the
+one next to this project's `cli.py`. Relative paths in it are relative to the file itself.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agent.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BrowserSettings(_Section):
+    executable_path: str | None = Field(
+        None,
+        description="Chromium to use. Overridden by $AIJIA_BROWSER. Empty: Playwright's own "
+        "browser when installed, else a system Chromium.",
+    )
+    headless: bool = Field(True, description="Run without a window (CLI: --headed).")
+    extra_args: list[str] = Field(default_factory=list, description="More Chromium flags.")
+    default_timeout_ms: int = Field(10_000, description="Default per-step timeout.", gt=0)
+    navigation_timeout_ms: int = Field(20_000, description="Default page-load timeout.", gt=0)
+    viewport_width: int = Field(1280, gt=0)
+    viewport_height: int = Field(900, gt=0)
+
+
+class SiteSettings(_Section):
+    base_url: str = Field(description="Where the back office lives, e.g. https://seller.example")
+    title: str = Field("", description="Human name of the site, shown in reports.")
+    flavor: str = Field("", description="Recipe folder under recipes/ for this site.")
+    allowed_domains: list[str] = Field(
+        default_factory=list,
+        description="Hosts (host or host:port) the agent may load. Empty: the base_url host only.",
+    )
+    credentials: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Named secret references, e.g. password: {$env: SHOPLANE_PASSWORD}.",
+    )
+    session_lifetime_s: int = Field(
+        3600, description="Reuse a saved login for at most this long.", gt=0
+    )
+
+
+class SandboxSettings(_Section):
+    host: str = Field("127.0.0.1", description="Interface the sandbox binds to.")
+    port: int = Field(8700, description="First port; flavors take consecutive ports.")
+    seed: int = Field(2611, description="Seed for the deterministic demo data.")
+    orders_per_flavor: int = Field(240, ge=1)
+
+
+class Settings(_Section):
+    data_dir: Path = Field(Path("var"), description="Where runs, evidence and sessions live.")
+    browser: BrowserSettings = Field(default_factory=BrowserSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    sites: dict[str, SiteSettings] = Field(default_factory=dict)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # Filled by load_config, not by the file.
+    source: Path | None = Field(None, exclude=True, description="The file this came from.")
+
+
+def find_config_file(explicit: Path | None = None) -> Path | None:
+    """The config file to use, by the precedence in this module's docstring."""
+    if explicit is not None:
+        return explicit
+    env = os.environ.get("AIJIA_CONFIG")
+    if env:
+        return Path(env)
+    for candidate in (Path.cwd() / "config.yaml", PROJECT_ROOT / "config.yaml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(path: Path | None = None) -> Settings:
+    """Read and validate config.yaml; defaults only when there is no file at all."""
+    file = find_config_file(path)
+    if file is None:
+        return Settings()
+    if not file.is_file():
+        raise ConfigError(
+            f"config file {file} does not exist",
+            hint="pass --config PATH or set AIJIA_CONFIG to an existing file",
+        )
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
+        raise ConfigError(f"{where}: config.yaml is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            lines.append(f"  {loc}: {err['msg']}")
+        raise ConfigError(
+            f"{file}: invalid settings:\n" + "\n".join(lines),
+            hint="see config.yaml in the project for every setting with its description",
+        ) from None
+    settings.source = file.resolve()
+    if not settings.data_dir.is_absolute():
+        settings.data_dir = (file.resolve().parent / settings.data_dir).resolve()
+    return settings

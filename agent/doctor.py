@@ -1,0 +1,93 @@
+"""`aijia doctor`: is everything Aijia needs here and usable? Each check carries its fix."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.browser import browser_version, find_browser
+from agent.config import Settings, find_config_file, load_config
+from agent.errors import AgentError
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def run_checks(config_path: Path | None = None) -> list[Check]:
+    checks = [_python()]
+    checks.append(_playwright())
+    settings, config_check = _config(config_path)
+    checks.append(config_check)
+    checks.append(_browser(settings))
+    checks.append(_data_dir(settings))
+    return checks
+
+
+def _python() -> Check:
+    ok = sys.version_info >= (3, 11)
+    return Check(
+        "python",
+        ok,
+        f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
+        "install Python 3.11 or newer",
+    )
+
+
+def _playwright() -> Check:
+    try:
+        from importlib.metadata import version
+
+        import playwright  # noqa: F401
+
+        return Check("playwright", True, f"playwright {version('playwright')}")
+    except Exception as exc:
+        return Check("playwright", False, f"not importable: {exc}", "pip install -e '.[dev]'")
+
+
+def _config(path: Path | None) -> tuple[Settings, Check]:
+    file = find_config_file(path)
+    try:
+        settings = load_config(path)
+    except AgentError as err:
+        return Settings(), Check("config", False, err.message, err.hint or "fix config.yaml")
+    if file is None:
+        return settings, Check("config", True, "no config.yaml found; using defaults")
+    sites = ", ".join(settings.sites) or "none"
+    return settings, Check("config", True, f"{file.resolve()} (sites: {sites})")
+
+
+def _browser(settings: Settings) -> Check:
+    try:
+        choice = find_browser(settings.browser)
+    except AgentError as err:
+        return Check("browser", False, err.message, err.hint or "")
+    exe = choice.executable or "playwright's bundled chromium"
+    version = browser_version(choice.executable) if choice.executable else None
+    if choice.executable and version is None:
+        return Check(
+            "browser",
+            False,
+            f"{exe} ({choice.source}) does not answer --version",
+            "reinstall it (apt-get install --reinstall chromium) or set AIJIA_BROWSER",
+        )
+    return Check("browser", True, f"{exe} ({choice.source}) {version or ''}".strip())
+
+
+def _data_dir(settings: Settings) -> Check:
+    data = settings.data_dir.resolve()
+    probe = data if data.exists() else next((p for p in data.parents if p.exists()), Path("/"))
+    ok = os.access(probe, os.W_OK)
+    return Check(
+        "data dir",
+        ok,
+        f"{data}" + ("" if data.exists() else " (will be created)"),
+        f"make {probe} writable or set data_dir in config.yaml",
+    )
