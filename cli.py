@@ -8,7 +8,6 @@ Exit codes: 0 ok, 1 a run failed, 2 invalid recipe/input/config, 3 a run paused 
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -96,4 +95,4 @@ def main() -> None:  # pragma: no cover - `python cli.py`
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()
