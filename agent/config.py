@@ -61,10 +61,48 @@ class SandboxSettings(_Section):
     orders_per_flavor: int = Field(240, ge=1)
 
 
+class RedactionSettings(_Section):
+    selectors: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="CSS selectors blanked in DOM snapshots (and masked in screenshots by the "
+        "runner), per site name; the key '*' applies to every site.",
+    )
+    patterns: list[Literal["card", "email", "phone"]] = Field(
+        default_factory=list,
+        description="Built-in patterns masked in text artifacts (DOM, MHTML, logs).",
+    )
+    custom_patterns: dict[str, str] = Field(
+        default_factory=dict, description="More patterns masked in text artifacts: name -> regex."
+    )
+
+
+class EvidenceSettings(_Section):
+    location: Path | None = Field(
+        None, description="Where the evidence store lives. Empty: <data_dir>/evidence."
+    )
+    screenshot_format: Literal["png", "webp"] = Field(
+        "png", description="How screenshots are stored (WebP is smaller, PNG is lossless)."
+    )
+    webp_quality: int = Field(85, ge=1, le=100, description="WebP quality; 100 is lossless.")
+    full_page: bool = Field(False, description="Capture the full page, not only the viewport.")
+    thumbnail_size: int = Field(
+        320, gt=0, description="Longest side, in pixels, of the thumbnail kept per screenshot."
+    )
+    capture: Literal["every_page", "on_action", "on_failure", "off"] = Field(
+        "on_action",
+        description="When the runner captures screenshots and DOM snapshots (steps may override).",
+    )
+    busy_timeout_s: float = Field(
+        30.0, gt=0, description="How long a writer waits for another process's write lock."
+    )
+    redaction: RedactionSettings = Field(default_factory=RedactionSettings)
+
+
 class Settings(_Section):
     data_dir: Path = Field(Path("var"), description="Where runs, evidence and sessions live.")
     browser: BrowserSettings = Field(default_factory=BrowserSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
     sites: dict[str, SiteSettings] = Field(default_factory=dict)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -117,4 +155,7 @@ def load_config(path: Path | None = None) -> Settings:
     settings.source = file.resolve()
     if not settings.data_dir.is_absolute():
         settings.data_dir = (file.resolve().parent / settings.data_dir).resolve()
+    location = settings.evidence.location
+    if location is not None and not location.is_absolute():
+        settings.evidence.location = (file.resolve().parent / location).resolve()
     return settings

@@ -1,0 +1,182 @@
+"""The store's schema, as an ordered list of migrations.
+
+Each migration is a plain function applied once, in order, inside one write transaction;
+`PRAGMA user_version` records how many have run. Append new ones at the end, never edit old
+ones: a store written by an older Aijia must open with a newer one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import cast
+
+from sqlite_utils import Database
+from sqlite_utils.db import Table
+
+
+def table(db: Database, name: str) -> Table:
+    """`db[name]` typed as a table (every name here is a table, never a view)."""
+    return cast(Table, db[name])
+
+
+def create_core_tables(db: Database) -> None:
+    table(db, "cases").create(
+        {
+            "case_id": str,
+            "channel": str,
+            "ask": str,
+            "customer": str,
+            "status": str,  # open | closed
+            "created_at": str,
+            "closed_at": str,
+        },
+        pk="case_id",
+        not_null={"case_id", "channel", "status", "created_at"},
+    )
+    table(db, "runs").create(
+        {
+            "run_id": str,
+            "recipe": str,
+            "recipe_version": str,
+            "site": str,
+            "account": str,
+            "case_id": str,
+            "state": str,
+            "inputs": str,  # JSON, secrets masked
+            "outputs": str,  # JSON
+            "error": str,
+            "created_at": str,
+            "updated_at": str,
+            # The chain head, updated with every append: removing the last event shows.
+            "last_seq": int,
+            "head_hash": str,
+        },
+        pk="run_id",
+        not_null={"run_id", "recipe", "site", "state", "created_at", "updated_at"},
+    )
+    table(db, "runs").create_index(["state"])
+    table(db, "runs").create_index(["case_id"])
+    table(db, "runs").create_index(["created_at"])
+    table(db, "events").create(
+        {
+            "run_id": str,
+            "seq": int,
+            "kind": str,
+            "data": str,  # JSON
+            "artifacts": str,  # JSON list of sha256
+            "at": str,
+            "prev_hash": str,
+            "hash": str,
+        },
+        pk=("run_id", "seq"),
+        not_null={"run_id", "seq", "kind", "data", "artifacts", "at", "prev_hash", "hash"},
+    )
+    table(db, "events").create_index(["kind"])
+    table(db, "artifacts").create(
+        {
+            "sha256": str,
+            "kind": str,
+            "media_type": str,
+            "size": int,
+            "path": str,
+            "created_at": str,
+        },
+        pk="sha256",
+        not_null={"sha256", "kind", "media_type", "size", "path", "created_at"},
+    )
+    # Which events use which artifact: lets prune keep files another run still references.
+    table(db, "event_artifacts").create(
+        {"run_id": str, "seq": int, "sha256": str}, pk=("run_id", "seq", "sha256")
+    )
+    table(db, "event_artifacts").create_index(["sha256"])
+    table(db, "manifests").create(
+        {"run_id": str, "n": int, "root_hash": str, "manifest": str, "at": str},
+        pk=("run_id", "n"),
+        not_null={"run_id", "n", "root_hash", "manifest", "at"},
+    )
+
+
+def create_gate_tables(db: Database) -> None:
+    table(db, "gates").create(
+        {
+            "gate_id": str,
+            "run_id": str,
+            "action": str,
+            "summary": str,
+            "binds": str,  # JSON
+            "bind_hash": str,
+            "state": str,  # pending | approved | rejected | expired | used
+            "required_approvals": int,
+            "created_at": str,
+            "expires_at": str,
+        },
+        pk="gate_id",
+        not_null={"gate_id", "run_id", "action", "binds", "bind_hash", "state", "created_at"},
+    )
+    table(db, "gates").create_index(["run_id"])
+    table(db, "gates").create_index(["state"])
+    table(db, "approvals").create(
+        {
+            "approval_id": str,
+            "gate_id": str,
+            "run_id": str,
+            "approver": str,
+            "decision": str,  # approved | rejected
+            "bind_hash": str,  # the hash the approver signed
+            "note": str,
+            "at": str,
+        },
+        pk="approval_id",
+        not_null={"approval_id", "gate_id", "run_id", "approver", "decision", "bind_hash", "at"},
+    )
+    table(db, "approvals").create_index(["gate_id"])
+
+
+def create_prune_log(db: Database) -> None:
+    # Retention leaves a trace: what was removed, its sealed hashes, when and why.
+    table(db, "prunes").create(
+        {
+            "run_id": str,
+            "recipe": str,
+            "case_id": str,
+            "created_at": str,
+            "event_count": int,
+            "head_hash": str,
+            "root_hash": str,
+            "reason": str,
+            "pruned_at": str,
+        },
+        pk="run_id",
+        not_null={"run_id", "pruned_at"},
+    )
+
+
+def forbid_event_changes(db: Database) -> None:
+    # Append-only in the database itself, not only by convention. Deleting is allowed only for
+    # runs recorded in `prunes` first (retention removes whole runs, never part of a chain).
+    db.executescript(
+        """
+        CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'evidence events are append-only'); END;
+        CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+        WHEN NOT EXISTS (SELECT 1 FROM prunes WHERE prunes.run_id = OLD.run_id)
+        BEGIN SELECT RAISE(ABORT, 'evidence events are append-only'); END;
+        CREATE TRIGGER approvals_no_update BEFORE UPDATE ON approvals
+        BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END;
+        CREATE TRIGGER manifests_no_update BEFORE UPDATE ON manifests
+        BEGIN SELECT RAISE(ABORT, 'manifests are append-only'); END;
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [
+    create_core_tables,
+    create_gate_tables,
+    create_prune_log,
+    forbid_event_changes,
+]
+
+
+def pending(version: int) -> list[Callable[[Database], None]]:
+    """The migrations a store at `user_version` = `version` still needs."""
+    return MIGRATIONS[version:]
