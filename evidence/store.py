@@ -39,16 +39,16 @@ from evidence.files import ObjectFiles
 from evidence.gates import CasesAndGates
 from evidence.hashing import GENESIS, event_hash, event_payload
 from evidence.ids import new_id, utc_now
-from evidence.jsonvalue import dumps, loads, to_json_value
+from evidence.jsonvalue import dumps, to_json_value
 from evidence.manifest import build_manifest
 from evidence.migrations import table
+from evidence.queries import StoreQueries
 from evidence.redaction import Redactor
-from evidence.verify import VerifyReport, verify
 
 DB_NAME = "evidence.db"
 
 
-class EvidenceStore(CasesAndGates):
+class EvidenceStore(CasesAndGates, StoreQueries):
     """Implements `evidence.api.EvidenceSink`, plus the reading side used by the CLI."""
 
     def __init__(self, root: Path, settings: EvidenceSettings | None = None) -> None:
@@ -183,42 +183,6 @@ class EvidenceStore(CasesAndGates):
                 self._append(db, run_id, "customer_asked", asked, ())
         return self.get_run(run_id)
 
-    def get_run(self, run_id: str) -> RunRecord:
-        """The run, or EvidenceError when there is no such run."""
-        row = self._one("SELECT * FROM runs WHERE run_id = ?", [run_id])
-        if row is None:
-            raise EvidenceError(
-                f"no run {run_id!r} in the evidence store {self.root}",
-                hint="`aijia runs list` shows the runs it holds",
-            )
-        return _run_record(row)
-
-    def list_runs(
-        self,
-        *,
-        state: str | None = None,
-        case_id: str | None = None,
-        since: str | None = None,
-        limit: int | None = None,
-    ) -> list[RunRecord]:
-        """Runs, newest first, optionally filtered by state, case or creation time (ISO)."""
-        where, params = [], []
-        for column, op, value in (
-            ("state", "=", state),
-            ("case_id", "=", case_id),
-            ("created_at", ">=", since),
-        ):
-            if value is not None:
-                where.append(f"{column} {op} ?")
-                params.append(value)
-        sql = "SELECT * FROM runs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, run_id DESC"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [_run_record(r) for r in self.db.query(sql, params)]
-
     def transition(
         self, run_id: str, expected: RunState, target: RunState, *, reason: str | None = None
     ) -> bool:
@@ -340,47 +304,6 @@ class EvidenceStore(CasesAndGates):
         )
         return EventRecord(run_id, seq, kind, clean, tuple(shas), at, prev, digest)
 
-    def events(self, run_id: str) -> list[EventRecord]:
-        """The run's events in chain order."""
-        rows = self.db.query("SELECT * FROM events WHERE run_id = ? ORDER BY seq", [run_id])
-        return [
-            EventRecord(
-                r["run_id"],
-                r["seq"],
-                r["kind"],
-                loads(r["data"]),
-                tuple(loads(r["artifacts"])),
-                r["at"],
-                r["prev_hash"],
-                r["hash"],
-            )
-            for r in rows
-        ]
-
-    def manifest(self, run_id: str) -> dict[str, Any] | None:
-        """The run's latest manifest (written by finish_run), or None."""
-        row = self._one(
-            "SELECT manifest FROM manifests WHERE run_id = ? ORDER BY n DESC LIMIT 1", [run_id]
-        )
-        return loads(row["manifest"]) if row else None
-
-    def verify(self, run_ids: Sequence[str] | None = None) -> VerifyReport:
-        """Recompute chains, artifact hashes and manifests (`evidence.verify`); all when None."""
-        if run_ids is not None:
-            for run_id in run_ids:
-                known = self._one(
-                    "SELECT 1 AS x FROM runs WHERE run_id = ? UNION "
-                    "SELECT 1 FROM events WHERE run_id = ? UNION "
-                    "SELECT 1 FROM manifests WHERE run_id = ?",
-                    [run_id, run_id, run_id],
-                )
-                if known is None:
-                    raise EvidenceError(
-                        f"no run {run_id!r} in the evidence store {self.root}",
-                        hint="`aijia evidence list` shows the runs it holds",
-                    )
-        return verify(self.db, self.files, list(run_ids) if run_ids is not None else None)
-
     # ------------------------------------------------------------------ artifacts
 
     def put_artifact(self, content: bytes, *, kind: str, media_type: str) -> ArtifactRef:
@@ -420,29 +343,3 @@ class EvidenceStore(CasesAndGates):
         chosen = [*configured.get("*", []), *configured.get(site or "", []), *selectors]
         cleaned = capture.blank_dom(html, chosen)
         return self.put_artifact(cleaned.encode("utf-8"), kind="dom", media_type="text/html")
-
-    def artifact(self, sha256: str) -> ArtifactRef:
-        row = self._one("SELECT * FROM artifacts WHERE sha256 = ?", [sha256])
-        if row is None:
-            raise EvidenceError(f"no artifact {sha256[:12]} in the evidence store {self.root}")
-        return ArtifactRef(row["sha256"], row["kind"], row["media_type"], row["size"], row["path"])
-
-    def read_artifact(self, sha256: str) -> bytes:
-        return self.files.read(sha256)
-
-
-def _run_record(row: Mapping[str, Any]) -> RunRecord:
-    return RunRecord(
-        run_id=row["run_id"],
-        recipe=row["recipe"],
-        recipe_version=row["recipe_version"] or "",
-        site=row["site"],
-        state=RunState(row["state"]),
-        inputs=loads(row["inputs"] or "{}"),
-        account=row["account"],
-        case_id=row["case_id"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        outputs=loads(row["outputs"] or "{}"),
-        error=row["error"],
-    )
