@@ -1,0 +1,283 @@
+"""The recipe model and its library API.
+
+    load_recipe(path) -> Recipe              every problem at once, as one RecipeError
+    validate_paths(paths) -> list[Problem]   files and folders; never starts a browser
+    find_recipe(name_or_path, flavor) -> Path   recipes/<flavor>/<name>.yaml
+    recipe_schema() -> dict                  JSON Schema for editors (`aijia recipes schema`)
+
+A recipe::
+
+    name: prepare_refund
+    version: 1
+    site: shoplane
+    description: Open an order and prepare a refund; stops for approval before submitting.
+    inputs:
+      order_id: {type: string, pattern: "^[0-9A-Z]{14}$"}
+      amount:   {type: number, exclusiveMinimum: 0}
+    session: login
+    steps:
+      - goto: /orders?search={{ inputs.order_id }}
+      - ...
+      - gate: {action: refund, summary: "Refund {{ inputs.amount }}", binds: {...}}
+      - click: {role: button, name: Confirm refund}
+    outputs:
+      refund_id: "{{ refund_id }}"
+
+Steps before the first `gate` are the prepare phase; see agent/recipe_checks.py for the rule.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+from agent.errors import Location, Problem, RecipeError
+from agent.inputs import InputSpec
+from agent.selectors import Selector
+from agent.steps import AnyStep, Step
+from agent.steps.base import Params
+from agent.steps.flow import SetStep
+from agent.yamlsrc import SourceMap, YamlProblem, load_yaml_with_marks
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class LoggedInCheck(Params):
+    """How a login recipe tells that a saved session still works."""
+
+    url: str | None = Field(None, description="Page to open for the check (default: base_url).")
+    visible: Selector = Field(description="An element only a logged-in user sees.")
+
+
+class Recipe(BaseModel):
+    """A declarative recipe: which site, which inputs, which steps, which outputs."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={"$comment": "Aijia recipe; see agent/recipe.py"},
+    )
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="snake_case, the file's name.")
+    version: str = Field("1", description="Bumped when the steps change meaning.")
+    site: str | None = Field(None, description="Site name in config.yaml `sites`.")
+    description: str = Field("", description="What the recipe does, for people.")
+    inputs: dict[str, InputSpec] = Field(default_factory=dict, description="Declared inputs.")
+    session: str | None = Field(
+        None, description="Login recipe whose saved session this recipe reuses (e.g. login)."
+    )
+    logged_in: LoggedInCheck | None = Field(
+        None, description="(login recipes) how to tell a saved session still works."
+    )
+    logged_out: Selector | None = Field(
+        None,
+        description="(login recipes) an element of the login page: seeing it mid-run means "
+        "the session expired, and the runner logs in again once.",
+    )
+    steps: list[AnyStep] = Field(description="What to do, in order.")
+    outputs: dict[str, Any] = Field(
+        default_factory=dict, description="Result values (templates) recorded with the run."
+    )
+    reconcile: list[AnyStep] = Field(
+        default_factory=list,
+        description="Read-only steps that find out whether a commit already happened.",
+    )
+
+    _source: Path | None = PrivateAttr(None)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int | float) else value
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    @property
+    def flavor_dir(self) -> Path | None:
+        return self._source.parent if self._source else None
+
+    def gate_index(self) -> int | None:
+        """0-based index of the gate among the top-level steps, None without a gate."""
+        return next((i for i, s in enumerate(self.steps) if s.key == "gate"), None)
+
+    def prepare_steps(self) -> list[Step]:
+        gate = self.gate_index()
+        return list(self.steps if gate is None else self.steps[:gate])
+
+
+def recipe_schema() -> dict[str, Any]:
+    """The JSON Schema editors use (YAML language servers read `# yaml-language-server`)."""
+    schema = Recipe.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://aijia.dev/schema/recipe.json"
+    schema["title"] = "Aijia recipe"
+    return schema
+
+
+def _parse(path: Path) -> tuple[Recipe | None, list[Problem]]:
+    from agent.recipe_checks import check_recipe, check_structure, translate_errors
+
+    try:
+        raw, smap = load_yaml_with_marks(path)
+    except YamlProblem as exc:
+        return None, [exc.problem]
+    except OSError as exc:
+        return None, [Problem(Location(str(path), 1), f"cannot read recipe: {exc.strerror}")]
+    if not isinstance(raw, dict):
+        return None, [
+            smap.problem((), "a recipe is a mapping with name, steps, …", hint="see recipe_schema")
+        ]
+    problems, bad_steps = check_structure(raw, smap)
+    # Validate each step on its own so that one bad step does not hide the other problems;
+    # a bad step is replaced by a placeholder that still defines the names it would set.
+    top = dict(raw)
+    lists: dict[str, list[Any]] = {}
+    for field in ("steps", "reconcile"):
+        if isinstance(raw.get(field), list):
+            lists[field] = raw[field]
+            top[field] = []
+    try:
+        Recipe.model_validate(top)
+        top_ok = True
+    except ValidationError as exc:
+        problems += translate_errors(exc, raw, smap, skip=bad_steps)
+        top_ok = False
+    for field, raw_steps in lists.items():
+        top[field] = []
+        for i, raw_step in enumerate(raw_steps):
+            where = (field, i)
+            if where in bad_steps:
+                top[field].append(_placeholder(raw_step))
+                continue
+            try:
+                top[field].append(_STEP.validate_python(raw_step))
+            except ValidationError as exc:
+                problems += translate_errors(exc, raw, smap, skip=bad_steps, prefix=where)
+                top[field].append(_placeholder(raw_step))
+    if not top_ok:
+        return None, _sorted(problems)
+    recipe = Recipe.model_validate(top)
+    recipe._source = path.resolve()
+    problems += check_recipe(recipe, raw, smap)
+    return recipe, _sorted(problems)
+
+
+_STEP: TypeAdapter[Any] = TypeAdapter(AnyStep)
+
+
+def _placeholder(raw_step: Any) -> Step:
+    """Stands in for an invalid step: defines what it would have, checks nothing else."""
+    names: list[str] = []
+    if isinstance(raw_step, dict):
+        for key in ("extract", "set"):
+            if isinstance(raw_step.get(key), dict):
+                names += [str(k) for k in raw_step[key]]
+        call = raw_step.get("call")
+        if isinstance(call, dict) and isinstance(call.get("as"), str):
+            names.append(call["as"])
+    return SetStep.model_validate({"set": dict.fromkeys(names)})
+
+
+def _sorted(problems: list[Problem]) -> list[Problem]:
+    def key(p: Problem) -> tuple[int, int]:
+        return (p.location.line, p.location.column) if p.location else (0, 0)
+
+    return sorted(problems, key=key)
+
+
+def load_recipe(path: Path | str) -> Recipe:
+    """Read and validate one recipe; RecipeError listing every problem."""
+    recipe, problems = _parse(Path(path))
+    if problems or recipe is None:
+        raise RecipeError(problems, hint="`aijia recipes validate FILE` lists the same problems")
+    return recipe
+
+
+def validate_paths(paths: Iterable[Path | str]) -> list[Problem]:
+    """Every problem in these recipe files and folders (folders: every *.yaml inside)."""
+    problems: list[Problem] = []
+    for file in _recipe_files(paths):
+        problems += _parse(file)[1]
+    return problems
+
+
+def _recipe_files(paths: Iterable[Path | str]) -> list[Path]:
+    files: list[Path] = []
+    for item in paths:
+        path = Path(item)
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+        else:
+            files.append(path)
+    return files
+
+
+def recipes_root() -> Path:
+    """Where recipes live: $AIJIA_RECIPES, else ./recipes, else the project's recipes/."""
+    env = os.environ.get("AIJIA_RECIPES")
+    if env:
+        return Path(env)
+    local = Path.cwd() / "recipes"
+    return local if local.is_dir() else PROJECT_ROOT / "recipes"
+
+
+def list_recipes(root: Path | None = None) -> list[Path]:
+    root = root or recipes_root()
+    return _recipe_files([root]) if root.is_dir() else []
+
+
+def find_recipe(
+    name_or_path: str | Path, flavor: str | None = None, *, root: Path | None = None
+) -> Path:
+    """A recipe file by path, or by name in recipes/<flavor>/; RecipeError when not found."""
+    text = str(name_or_path)
+    candidate = Path(text)
+    if text.endswith((".yaml", ".yml")) or os.sep in text:
+        if candidate.is_file():
+            return candidate
+        raise RecipeError([Problem(None, f"recipe file {text} does not exist")])
+    root = root or recipes_root()
+    folders = [root / flavor] if flavor else sorted(p for p in root.glob("*") if p.is_dir())
+    found = [f / f"{text}{ext}" for f in folders for ext in (".yaml", ".yml")]
+    found = [f for f in found if f.is_file()]
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        flavors = ", ".join(f.parent.name for f in found)
+        raise RecipeError(
+            [Problem(None, f"recipe {text!r} exists for several sites: {flavors}")],
+            hint="name the site (--site) or give the file path",
+        )
+    known = sorted({p.stem for f in folders if f.is_dir() for p in f.glob("*.y*ml")})
+    close = difflib.get_close_matches(text, known, n=1)
+    where = f"{root / flavor}" if flavor else f"{root}/*"
+    hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known) or 'none'}"
+    raise RecipeError([Problem(None, f"no recipe {text!r} in {where}")], hint=hint)
+
+
+__all__ = [
+    "LoggedInCheck",
+    "Recipe",
+    "SourceMap",
+    "find_recipe",
+    "list_recipes",
+    "load_recipe",
+    "recipe_schema",
+    "recipes_root",
+    "validate_paths",
+]

@@ -1,0 +1,431 @@
+"""Static checks of a recipe, each problem with its YAML line, the line itself and a hint.
+
+The prepare/commit rule (what "a mutating step before a gate" means):
+
+* Steps before the first `gate` are the **prepare** phase; a recipe without a gate is all
+  prepare. Prepare steps must not change the back office.
+* Step kinds have an effect (agent/steps/base.py): read (goto, extract, expect, wait_for,
+  screenshot, snapshot, set, handoff), stage (fill, select, check, totp: they edit a form in
+  the browser, nothing is sent), act (click, press: they may send something), control (if,
+  for_each, call: their nested steps are checked), gate.
+* An act step in the prepare phase must be a click on a link (`role: link`: a GET) or be
+  declared `safe: true` (the author asserts it only opens a dialog, a tab, runs a search or
+  signs in). Any step declared `mutates: true` must come after the gate.
+* There is at most one gate, at the top level of `steps` (not inside if/for_each, not in
+  `reconcile`). After it, act steps are never retried automatically.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import typing
+from typing import Any
+
+from jinja2 import TemplateSyntaxError
+from pydantic import BaseModel, ValidationError
+
+from agent.errors import Location, Problem
+from agent.selectors import Selector
+from agent.steps import COMMON_KEYS, STEP_TYPES, Step, step_keys
+from agent.templating import BUILTIN_NAMES, attribute_uses, is_template, referenced_names
+from agent.yamlsrc import PathKey, SourceMap
+
+NESTED_KEYS = {"if": ("then", "else"), "for_each": ("steps",)}
+
+
+# --------------------------------------------------------------------------- structure
+
+
+def _walk_raw_steps(raw: Any, path: PathKey) -> list[tuple[PathKey, Any]]:
+    out: list[tuple[PathKey, Any]] = []
+    if not isinstance(raw, list):
+        return out
+    for i, step in enumerate(raw):
+        out.append(((*path, i), step))
+        for key in step_keys(step):
+            for child in NESTED_KEYS.get(key, ()):
+                out += _walk_raw_steps(step.get(child), (*path, i, child))
+    return out
+
+
+def check_structure(raw: dict[str, Any], smap: SourceMap) -> tuple[list[Problem], set[PathKey]]:
+    """Unknown or doubled step actions, before pydantic (which would only say 'no tag')."""
+    problems: list[Problem] = []
+    bad: set[PathKey] = set()
+    for top in ("steps", "reconcile"):
+        for path, step in _walk_raw_steps(raw.get(top), (top,)):
+            if not isinstance(step, dict):
+                problems.append(
+                    smap.problem(
+                        path,
+                        f"a step is a mapping with one action, got {type(step).__name__} {step!r}",
+                        hint="write it like `- goto: /orders`",
+                    )
+                )
+                bad.add(path)
+                continue
+            keys = step_keys(step)
+            if len(keys) == 1:
+                continue
+            bad.add(path)
+            if len(keys) > 1:
+                problems.append(
+                    smap.problem(
+                        (*path, keys[1]),
+                        f"one step has one action; this one has {' and '.join(keys)}",
+                        hint="split it into two steps, each starting with `- `",
+                        key=True,
+                    )
+                )
+                continue
+            unknown = [k for k in step if k not in COMMON_KEYS] or list(step)
+            name = unknown[0] if unknown else "?"
+            close = difflib.get_close_matches(str(name), list(STEP_TYPES), n=1, cutoff=0.5)
+            hint = f"did you mean `{close[0]}`?" if close else ""
+            hint += (" " if hint else "") + f"steps: {', '.join(sorted(STEP_TYPES))}"
+            problems.append(
+                smap.problem((*path, name), f"unknown step `{name}`", hint=hint, key=True)
+            )
+    return problems, bad
+
+
+# --------------------------------------------------------------------------- pydantic errors
+
+
+def _raw_path(loc: tuple[Any, ...], raw: Any) -> PathKey:
+    """The YAML path of a pydantic error location: union tags and model names dropped."""
+    tags = set(_walk_types(loc)[1])
+    path: list[str | int] = []
+    cur = raw
+    for i, part in enumerate(loc):
+        if i in tags:
+            continue
+        in_dict = isinstance(cur, dict) and isinstance(part, str) and part in cur
+        in_list = isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)
+        if in_dict or in_list:
+            path.append(part)
+            cur = cur[part]
+    return tuple(path)
+
+
+def _unwrap(tp: Any) -> list[Any]:
+    """The concrete options of a type: Annotated, Optional and unions opened up."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(tp)[0])
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return [o for a in typing.get_args(tp) for o in _unwrap(a)]
+    return [tp]
+
+
+def _tagged(tp: Any) -> dict[str, Any]:
+    """Tag -> member for `Annotated[Union[Annotated[X, Tag('x')], …], Discriminator]`."""
+    out: dict[str, Any] = {}
+    inner = typing.get_args(tp)[0] if typing.get_origin(tp) is typing.Annotated else tp
+    for member in typing.get_args(inner):
+        for meta in getattr(member, "__metadata__", ()):
+            if hasattr(meta, "tag"):
+                out[meta.tag] = typing.get_args(member)[0]
+    return out
+
+
+def _walk_types(loc: tuple[Any, ...]) -> tuple[Any, list[int]]:
+    """Follow an error location through the model types: (type reached, indexes of tags)."""
+    from agent.recipe import Recipe
+
+    current: Any = Recipe
+    tag_positions: list[int] = []
+    nxt: Any
+    for i, part in enumerate(loc):
+        tags = _tagged(current)
+        if tags and part in tags:
+            current = tags[part]
+            tag_positions.append(i)
+            continue
+        options = _unwrap(current)
+        models = [o for o in options if isinstance(o, type) and issubclass(o, BaseModel)]
+        nxt = None
+        for model in models:
+            if part == model.__name__:
+                nxt = model
+                tag_positions.append(i)
+                break
+            for fname, finfo in model.model_fields.items():
+                if part in (fname, finfo.alias):
+                    nxt = finfo.annotation
+                    break
+            if nxt is not None:
+                break
+        if nxt is None:
+            for o in options:
+                origin = typing.get_origin(o)
+                if origin is list and isinstance(part, int):
+                    nxt = typing.get_args(o)[0]
+                elif origin is dict and isinstance(part, str):
+                    nxt = typing.get_args(o)[1]
+        if nxt is None:
+            return None, tag_positions
+        current = nxt
+    return current, tag_positions
+
+
+def model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that owns the last element of an error location."""
+    current = _walk_types(loc)[0]
+    models = [o for o in _unwrap(current) if isinstance(o, type) and issubclass(o, BaseModel)]
+    return models[0] if models else None
+
+
+def _field_names(model: type[BaseModel] | None) -> list[str]:
+    if model is None:
+        return []
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def translate_errors(
+    exc: ValidationError,
+    raw: dict[str, Any],
+    smap: SourceMap,
+    *,
+    skip: set[PathKey],
+    prefix: PathKey = (),
+) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[tuple[PathKey, str]] = set()
+    for err in exc.errors():
+        loc = (*prefix, *err["loc"])
+        path = _raw_path(loc, raw)
+        if any(path[: len(s)] == s for s in skip) or err["type"].startswith("union_tag"):
+            continue
+        kind = err["type"]
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        hint = None
+        key = False
+        if kind == "extra_forbidden":
+            field = str(loc[-1])
+            owner = model_at(loc[:-1])
+            names = _field_names(owner)
+            if owner is not None and issubclass(owner, Step):
+                names = [n for n in names if n not in ("safe", "mutates")] + ["safe", "mutates"]
+            close = difflib.get_close_matches(field, names, n=1, cutoff=0.5)
+            if issubclass(owner or BaseModel, Selector) and field in ("value", "secret"):
+                hint = "only fill/select take a value"
+            elif close:
+                hint = f"did you mean `{close[0]}`? allowed: {', '.join(names)}"
+            elif names:
+                hint = f"allowed here: {', '.join(names)}"
+            message = f"unknown field `{field}`"
+            key = True
+        elif kind == "missing":
+            message = f"missing required field `{loc[-1]}`"
+            names = _field_names(model_at(loc[:-1]))
+            hint = f"fields here: {', '.join(names)}" if names else None
+        elif kind in ("value_error", "assertion_error"):
+            message = msg
+        else:
+            got = err.get("input")
+            shown = f"; got {got!r}" if not isinstance(got, dict | list) else ""
+            message = f"`{path[-1] if path else 'recipe'}`: {msg}{shown}"
+        if (path, message) in seen:
+            continue
+        seen.add((path, message))
+        problems.append(smap.problem(path, message, hint=hint, key=key))
+    return problems
+
+
+# --------------------------------------------------------------------------- semantic checks
+
+
+def check_recipe(recipe: Any, raw: dict[str, Any], smap: SourceMap) -> list[Problem]:
+    """Locations onto steps, then templates, the prepare/commit rule and recipe references."""
+    attach_locations(recipe.steps, ("steps",), smap, "")
+    attach_locations(recipe.reconcile, ("reconcile",), smap, "r")
+    problems: list[Problem] = []
+    problems += _check_gates(recipe, smap)
+    problems += _check_templates(recipe, raw, smap)
+    problems += _check_references(recipe, smap)
+    return problems
+
+
+def attach_locations(steps: list[Step], path: PathKey, smap: SourceMap, prefix: str) -> None:
+    for i, step in enumerate(steps):
+        step_path = (*path, i)
+        step._location = smap.location(step_path)
+        step._number = f"{prefix}{i + 1}"
+        for field, children in step.children():
+            sub = f"{step._number}.{'else.' if field == 'else' else ''}"
+            attach_locations(children, (*step_path, field), smap, sub)
+
+
+def _walk(steps: list[Step], path: PathKey) -> list[tuple[PathKey, Step, int]]:
+    out = []
+    for i, step in enumerate(steps):
+        out.append(((*path, i), step, len(path)))
+        for field, children in step.children():
+            out += _walk(children, (*path, i, field))
+    return out
+
+
+def _check_gates(recipe: Any, smap: SourceMap) -> list[Problem]:
+    problems = []
+    gate = recipe.gate_index()
+    for path, step, depth in _walk(recipe.steps, ("steps",)) + _walk(
+        recipe.reconcile, ("reconcile",)
+    ):
+        if step.key == "gate" and (depth > 1 or path[0] == "reconcile"):
+            problems.append(
+                smap.problem(
+                    path,
+                    "a gate must be a top-level step of `steps`",
+                    hint="the gate is the one door to the commit phase; move it out of "
+                    "if/for_each/reconcile",
+                )
+            )
+        elif step.key == "gate" and path[1] != gate:
+            problems.append(
+                smap.problem(path, "a recipe has at most one gate", hint="split the recipe")
+            )
+        if step.safe and step.mutates:
+            problems.append(
+                smap.problem(path, "a step cannot be both `safe: true` and `mutates: true`")
+            )
+    prepare_count = len(recipe.steps) if gate is None else gate
+    for path, step, _depth in _walk(recipe.steps[:prepare_count], ("steps",)):
+        if step.may_change_back_office():
+            what = "is declared `mutates: true`" if step.mutates else "may change the back office"
+            target = step.params.describe() if isinstance(step.params, Selector) else ""
+            shown = f" on {target}" if target and "=" in target else ""
+            where = "before the gate" if gate is not None else "in a recipe without a gate"
+            problems.append(
+                smap.problem(
+                    path,
+                    f"`{step.key}`{shown} {where} {what}",
+                    hint="steps before the gate must not change the back office: if this only "
+                    "opens or searches something, add `safe: true`; if it sends a change, "
+                    "put it after a `gate` step",
+                )
+            )
+    for path, step, _depth in _walk(recipe.reconcile, ("reconcile",)):
+        if step.may_change_back_office():
+            problems.append(
+                smap.problem(
+                    path,
+                    f"`{step.key}` in `reconcile` may change the back office",
+                    hint="reconcile steps only read; mark harmless clicks `safe: true`",
+                )
+            )
+    return problems
+
+
+def _strings(value: Any, path: PathKey, skip: set[str]) -> list[tuple[PathKey, str]]:
+    out: list[tuple[PathKey, str]] = []
+    if isinstance(value, str):
+        out.append((path, value))
+    elif isinstance(value, dict):
+        if len(value) == 1 and next(iter(value)) in ("$env", "$file", "$keyring"):
+            return out
+        for k, v in value.items():
+            if k not in skip:
+                out += _strings(v, (*path, k), skip)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _strings(v, (*path, i), skip)
+    return out
+
+
+def _template_problems(
+    text: str, path: PathKey, scope: set[str], inputs: list[str], smap: SourceMap
+) -> list[Problem]:
+    if not is_template(text):
+        return []
+    try:
+        names = referenced_names(text)
+        input_uses = attribute_uses(text, "inputs")
+    except TemplateSyntaxError as exc:
+        return [
+            smap.problem(
+                path,
+                f"template is not valid Jinja2: {exc.message}",
+                hint="templates look like {{ inputs.order_id }} or {{ total > 0 }}",
+            )
+        ]
+    problems = []
+    for name in sorted(names - scope - BUILTIN_NAMES):
+        known = sorted(scope | BUILTIN_NAMES)
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = (f"did you mean `{close[0]}`? " if close else "") + (
+            f"defined at this point: {', '.join(known)}"
+        )
+        problems.append(
+            _at_name(smap, path, name, f"undefined variable `{name}` in template", hint)
+        )
+    for field in input_uses:
+        if field not in inputs:
+            close = difflib.get_close_matches(field, inputs, n=1)
+            hint = (f"did you mean `inputs.{close[0]}`? " if close else "") + (
+                f"declared inputs: {', '.join(inputs) or 'none'}"
+            )
+            problems.append(
+                _at_name(smap, path, field, f"`inputs.{field}` is not a declared input", hint)
+            )
+    return problems
+
+
+def _at_name(smap: SourceMap, path: PathKey, name: str, message: str, hint: str) -> Problem:
+    """A problem whose column points at the name inside the template, when on that line."""
+    where = smap.location(path)
+    line = smap.line_text(where) or ""
+    match = re.compile(rf"\b{re.escape(name)}\b").search(line, where.column - 1)
+    if match:
+        where = Location(where.path, where.line, match.start() + 1)
+    return Problem(where, message, hint=hint, source_line=smap.line_text(where))
+
+
+def _check_templates(recipe: Any, raw: dict[str, Any], smap: SourceMap) -> list[Problem]:
+    inputs = list(recipe.inputs)
+    problems: list[Problem] = []
+
+    def visit(steps: list[Step], raws: list[Any], path: PathKey, scope: set[str]) -> set[str]:
+        scope = set(scope)
+        for i, (step, raw_step) in enumerate(zip(steps, raws, strict=False)):
+            step_path = (*path, i)
+            nested = set(NESTED_KEYS.get(step.key, ()))
+            for spath, text in _strings(raw_step, step_path, nested):
+                problems.extend(_template_problems(text, spath, scope, inputs, smap))
+            body_scope = scope | set(step.body_defines())
+            for field, children in step.children():
+                visit(children, raw_step.get(field) or [], (*step_path, field), body_scope)
+            scope |= set(step.defines())
+        return scope
+
+    final = visit(recipe.steps, raw.get("steps") or [], ("steps",), set())
+    visit(recipe.reconcile, raw.get("reconcile") or [], ("reconcile",), final)
+    for spath, text in _strings(raw.get("outputs") or {}, ("outputs",), set()):
+        problems.extend(_template_problems(text, spath, final, inputs, smap))
+    return problems
+
+
+def _check_references(recipe: Any, smap: SourceMap) -> list[Problem]:
+    """`session:` and `call:` name recipes next to this one."""
+    folder = recipe.flavor_dir
+    if folder is None:
+        return []
+    known = sorted(p.stem for p in folder.glob("*.y*ml"))
+    problems = []
+
+    def check(name: str, path: PathKey) -> None:
+        if name in known or is_template(name):
+            return
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = (f"did you mean `{close[0]}`? " if close else "") + (
+            f"recipes in {folder.name}/: {', '.join(known)}"
+        )
+        problems.append(smap.problem(path, f"no recipe `{name}` next to this one", hint=hint))
+
+    if recipe.session:
+        check(recipe.session, ("session",))
+    for path, step, _ in _walk(recipe.steps, ("steps",)):
+        if step.key == "call":
+            check(step.params.recipe, (*path, "call"))
+    return problems

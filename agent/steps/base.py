@@ -1,0 +1,118 @@
+"""What every step has in common, and how a step says what it may change.
+
+A step in YAML is a mapping with one action key (the registry key) plus common keys::
+
+    - click: {role: button, name: Refund}
+      name: open the refund dialog      # optional label for events and messages
+      timeout: 5                        # seconds (default: browser.default_timeout_ms)
+      retries: 0                        # transient failures retried with backoff
+      when: "{{ status == 'paid' }}"    # skip the step unless true
+      safe: true                        # this click does not change the back office
+
+`effect` classifies each step kind for the prepare/commit rule (see agent/recipe_checks.py):
+read (looks only), stage (edits a form in the browser, nothing is sent), act (a click or key
+press that may send something), control (runs other steps), gate (the door to commit).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from agent.errors import Location
+
+if TYPE_CHECKING:
+    from agent.context import RunContext
+
+Effect = Literal["read", "stage", "act", "control", "gate"]
+
+
+class Params(BaseModel):
+    """Base of every step's parameters: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Step(BaseModel):
+    """Base of every step. Subclasses declare `key`, `effect` and one field named `key`."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    key: ClassVar[str]
+    effect: ClassVar[Effect] = "read"
+    default_retries: ClassVar[int] = 0
+
+    name: str | None = Field(None, description="A label for events, progress and messages.")
+    timeout: float | None = Field(
+        None, gt=0, description="Seconds this step may take (default: browser.default_timeout_ms)."
+    )
+    retries: int | None = Field(
+        None,
+        ge=0,
+        le=5,
+        description="Retries on transient errors (HTTP 5xx, navigation timeout), with backoff. "
+        "Never used for act steps after the gate.",
+    )
+    when: str | None = Field(None, description="Run the step only when this template is true.")
+    safe: bool = Field(
+        False,
+        description="The author asserts this click/press does not change the back office "
+        "(opens a dialog, a tab, runs a search), so it may run before the gate.",
+    )
+    mutates: bool = Field(
+        False, description="This step changes the back office: it must come after the gate."
+    )
+
+    _location: Location | None = PrivateAttr(None)
+    _number: str = PrivateAttr("")
+
+    @property
+    def params(self) -> Any:
+        return getattr(self, self.key)
+
+    @property
+    def location(self) -> Location | None:
+        return self._location
+
+    @property
+    def number(self) -> str:
+        """ "3" for the third step, "3.2" for the second step inside it."""
+        return self._number
+
+    def label(self) -> str:
+        return self.name or self.key
+
+    def where(self) -> str:
+        loc = f" ({self.location})" if self.location else ""
+        return f"step {self.number} `{self.label()}`{loc}"
+
+    def children(self) -> list[tuple[str, list[Step]]]:
+        """Nested step lists (field name, steps): `then`/`else`, `for_each` bodies."""
+        return []
+
+    def defines(self) -> list[str]:
+        """Names this step adds to the template scope for the steps after it."""
+        return []
+
+    def body_defines(self) -> list[str]:
+        """Names visible only inside this step's nested steps (e.g. the loop variable)."""
+        return []
+
+    def may_change_back_office(self) -> bool:
+        """The prepare/commit rule, per step: see agent/recipe_checks.py."""
+        if self.mutates:
+            return True
+        return self.effect == "act" and not self.safe
+
+    async def run(self, ctx: RunContext) -> None:
+        raise NotImplementedError
+
+
+class PauseRun(Exception):
+    """Raised by `gate` and `handoff` to stop the run and persist it as `paused`."""
+
+    def __init__(self, reason: str, data: dict[str, Any]) -> None:
+        super().__init__(reason)
+        self.reason = reason  # "gate" or "handoff"
+        self.data = data

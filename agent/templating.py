@@ -1,0 +1,110 @@
+"""Jinja2 templates in recipes: sandboxed, strict about undefined names.
+
+A string that is exactly one expression (`"{{ inputs.amount }}"`) renders to the native value
+(a number stays a number); any other string renders to text. In scope: `inputs`, `site`, `run`
+and every value set or extracted by an earlier step.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2.sandbox import SandboxedEnvironment
+
+from agent.errors import StepError
+
+# Names every template may use besides the recipe's own values.
+BUILTIN_NAMES = frozenset({"inputs", "site", "run"})
+
+_WHOLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
+
+_env: SandboxedEnvironment | None = None
+
+
+def environment() -> SandboxedEnvironment:
+    global _env
+    if _env is None:
+        env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+        env.filters["money"] = lambda v: f"{float(v):.2f}"
+        _env = env
+    return _env
+
+
+def is_template(text: str) -> bool:
+    return "{{" in text or "{%" in text
+
+
+def _whole_expression(text: str) -> str | None:
+    match = _WHOLE_EXPRESSION.match(text)
+    if match is None:
+        return None
+    expr = match.group("expr")
+    # "{{ a }} and {{ b }}" is not one expression
+    return None if "{{" in expr or "}}" in expr else expr
+
+
+def render(value: Any, scope: Mapping[str, Any]) -> Any:
+    """Render strings (recursively in lists and dicts); other values pass through."""
+    if isinstance(value, str):
+        return render_text(value, scope)
+    if isinstance(value, list):
+        return [render(v, scope) for v in value]
+    if isinstance(value, dict):
+        return {k: render(v, scope) for k, v in value.items()}
+    return value
+
+
+def render_text(text: str, scope: Mapping[str, Any]) -> Any:
+    if not is_template(text):
+        return text
+    env = environment()
+    try:
+        expr = _whole_expression(text)
+        if expr is not None:
+            return env.compile_expression(expr, undefined_to_none=False)(**scope)
+        return env.from_string(text).render(**scope)
+    except UndefinedError as exc:
+        raise StepError(
+            f"template {text!r}: {exc.message}",
+            hint="the name is not an input and no earlier step set or extracted it",
+        ) from None
+    except TemplateSyntaxError as exc:
+        raise StepError(f"template {text!r} is not valid Jinja2: {exc.message}") from None
+    except Exception as exc:  # a filter or comparison failing on the values it got
+        raise StepError(f"template {text!r} failed: {type(exc).__name__}: {exc}") from None
+
+
+def truthy(value: Any) -> bool:
+    """Conditions: native truthiness, and the strings 'false', 'no', '0', '' are false."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "false", "no", "0", "none")
+    return bool(value)
+
+
+def parse(text: str) -> nodes.Template:
+    """Parse a template (a whole expression counts as `{{ … }}`); TemplateSyntaxError."""
+    return environment().parse(text)
+
+
+def referenced_names(text: str) -> set[str]:
+    """Top-level names a template reads (jinja2.meta), excluding its own loop/set names."""
+    return set(meta.find_undeclared_variables(parse(text)))
+
+
+def attribute_uses(text: str, base: str) -> list[str]:
+    """`inputs.order_id` and `inputs['order_id']` in the template -> ["order_id"]."""
+    found: list[str] = []
+    tree = parse(text)
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        target = node.node  # type: ignore[attr-defined]
+        if isinstance(target, nodes.Name) and target.name == base:
+            if isinstance(node, nodes.Getattr):
+                found.append(node.attr)
+            else:
+                arg = node.arg  # type: ignore[attr-defined]
+                if isinstance(arg, nodes.Const) and isinstance(arg.value, str):
+                    found.append(arg.value)
+    return found
