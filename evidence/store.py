@@ -23,8 +23,9 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
@@ -44,6 +45,9 @@ from evidence.manifest import build_manifest
 from evidence.migrations import table
 from evidence.queries import StoreQueries
 from evidence.redaction import Redactor
+
+if TYPE_CHECKING:
+    from evidence.prune import PruneResult
 
 DB_NAME = "evidence.db"
 
@@ -303,6 +307,20 @@ class EvidenceStore(CasesAndGates, StoreQueries):
             [seq, digest, at, run_id],
         )
         return EventRecord(run_id, seq, kind, clean, tuple(shas), at, prev, digest)
+
+    # ------------------------------------------------------------------ retention
+
+    def prune(
+        self, older_than: timedelta, *, dry_run: bool = False, reason: str = ""
+    ) -> PruneResult:
+        """Remove whole finished runs older than `older_than` (see `evidence.prune`)."""
+        from evidence.prune import prune
+
+        return prune(self, older_than, dry_run=dry_run, reason=reason)
+
+    def prune_log(self) -> list[dict[str, Any]]:
+        """What retention removed: run id, its sealed hashes, when and why."""
+        return list(self.db.query("SELECT * FROM prunes ORDER BY pruned_at"))
 
     # ------------------------------------------------------------------ artifacts
 

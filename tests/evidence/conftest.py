@@ -81,6 +81,7 @@ def full_run(store: EvidenceStore, case_id: str | None = "TICKET-1") -> RunRecor
     store.record_approval(
         gate.gate_id, approver="sam", decision="approved", bind_hash=gate.bind_hash, note="ok"
     )
+    store.gate_transition(gate.gate_id, "pending", "approved")
     store.transition(run.run_id, RunState.PAUSED, RunState.APPROVED)
     store.transition(run.run_id, RunState.APPROVED, RunState.COMMITTING)
     store.record(
@@ -93,6 +94,7 @@ def full_run(store: EvidenceStore, case_id: str | None = "TICKET-1") -> RunRecor
         ),
     )
     store.record(run.run_id, ev.ReplySent(channel="whatsapp", text="Your refund is on its way"))
+    store.gate_transition(gate.gate_id, "approved", "used")
     store.transition(run.run_id, RunState.COMMITTING, RunState.DONE)
     store.finish_run(run.run_id, outputs={"refund_id": "R-1"})
     return store.get_run(run.run_id)

@@ -198,9 +198,10 @@ def test_the_six_questions_are_in_the_trail(store: EvidenceStore) -> None:
 def test_gates_and_approvals(store: EvidenceStore) -> None:
     run = full_run(store)
     [gate] = store.list_gates(run_id=run.run_id)
-    assert gate.state == "pending" and gate.binds == {"order_id": "2611", "amount": "12.50"}
-    assert store.gate_transition(gate.gate_id, "pending", "approved")
-    assert not store.gate_transition(gate.gate_id, "pending", "approved")
+    assert gate.state == "used" and gate.binds == {"order_id": "2611", "amount": "12.50"}
+    other = store.record_gate(run.run_id, action="note", summary="s", binds={})
+    assert store.gate_transition(other.gate_id, "pending", "approved")
+    assert not store.gate_transition(other.gate_id, "pending", "approved")
     with pytest.raises(EvidenceError, match="cannot go from used"):
         store.gate_transition(gate.gate_id, "used", "pending")
     [approval] = store.approvals(gate.gate_id)

@@ -1,0 +1,134 @@
+"""Retention: remove whole finished runs older than a cutoff, and say so in the `prunes` log.
+
+A run is kept, whatever its age, when it is not finished (pending, running, paused, approved,
+committing, in_doubt), when its case is still open, or when one of its gates is still pending
+or approved. A run is removed whole (never part of a chain): events, manifests, gates,
+approvals and the run row, in one transaction that first records the run's sealed hashes in
+`prunes`. Artifact files go once no remaining event references them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from agent.errors import InputError
+from agent.states import TERMINAL
+from evidence.ids import utc_now
+from evidence.migrations import table
+
+if TYPE_CHECKING:
+    from evidence.store import EvidenceStore
+
+_AGE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_age(text: str) -> timedelta:
+    """'180d', '12h', '2w', '30m', '45s' -> timedelta."""
+    match = _AGE.match(text)
+    if not match:
+        raise InputError(
+            f"cannot read the age {text!r}", hint="write a number and a unit: 180d, 12h, 2w, 30m"
+        )
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def cutoff_iso(age: timedelta, now: datetime | None = None) -> str:
+    moment = (now or datetime.now(UTC)) - age
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class PruneResult:
+    cutoff: str
+    pruned: list[str] = field(default_factory=list)
+    kept: dict[str, str] = field(default_factory=dict)  # run id -> why it stays
+    files_removed: int = 0
+    bytes_freed: int = 0
+    dry_run: bool = False
+
+
+def _why_kept(store: EvidenceStore, run: dict[str, object]) -> str | None:
+    if run["state"] not in {s.value for s in TERMINAL}:
+        return f"not finished ({run['state']})"
+    if run["case_id"]:
+        case = store._one("SELECT status FROM cases WHERE case_id = ?", [run["case_id"]])
+        if case and case["status"] == "open":
+            return f"case {run['case_id']} is open"
+    gate = store._one(
+        "SELECT gate_id, state FROM gates WHERE run_id = ? AND state IN ('pending', 'approved')",
+        [run["run_id"]],
+    )
+    if gate:
+        return f"gate {gate['gate_id']} is {gate['state']}"
+    return None
+
+
+def prune(
+    store: EvidenceStore, older_than: timedelta, *, dry_run: bool = False, reason: str = ""
+) -> PruneResult:
+    result = PruneResult(cutoff=cutoff_iso(older_than), dry_run=dry_run)
+    old = list(store.db.query("SELECT * FROM runs WHERE created_at < ?", [result.cutoff]))
+    for run in old:
+        why = _why_kept(store, run)
+        if why:
+            result.kept[run["run_id"]] = why
+        else:
+            result.pruned.append(run["run_id"])
+    if dry_run:
+        return result
+    why_removed = reason or f"older than {older_than.days} days (cutoff {result.cutoff})"
+    for run_id in result.pruned:
+        with store._write() as db:
+            run = next(iter(db.query("SELECT * FROM runs WHERE run_id = ?", [run_id])))
+            manifest = db.execute(
+                "SELECT root_hash FROM manifests WHERE run_id = ? ORDER BY n DESC LIMIT 1",
+                [run_id],
+            ).fetchone()
+            table(db, "prunes").insert(
+                {
+                    "run_id": run_id,
+                    "recipe": run["recipe"],
+                    "case_id": run["case_id"],
+                    "created_at": run["created_at"],
+                    "event_count": run["last_seq"],
+                    "head_hash": run["head_hash"],
+                    "root_hash": manifest[0] if manifest else None,
+                    "reason": why_removed,
+                    "pruned_at": utc_now(),
+                },
+                replace=True,
+            )
+            for sql in (
+                "DELETE FROM approvals WHERE run_id = ?",
+                "DELETE FROM gates WHERE run_id = ?",
+                "DELETE FROM event_artifacts WHERE run_id = ?",
+                "DELETE FROM events WHERE run_id = ?",
+                "DELETE FROM manifests WHERE run_id = ?",
+                "DELETE FROM runs WHERE run_id = ?",
+            ):
+                db.execute(sql, [run_id])
+    _remove_unreferenced_files(store, result)
+    return result
+
+
+def _remove_unreferenced_files(store: EvidenceStore, result: PruneResult) -> None:
+    # Only artifacts older than the cutoff: a newer one may be about to be referenced by an
+    # event a runner is writing right now (put_artifact comes before append_event).
+    with store._write() as db:
+        orphans = list(
+            db.query(
+                "SELECT sha256, size FROM artifacts WHERE created_at < ? AND sha256 NOT IN "
+                "(SELECT sha256 FROM event_artifacts)",
+                [result.cutoff],
+            )
+        )
+        for row in orphans:
+            db.execute("DELETE FROM artifacts WHERE sha256 = ?", [row["sha256"]])
+    for row in orphans:
+        store.files.remove(row["sha256"])
+        result.files_removed += 1
+        result.bytes_freed += row["size"]
