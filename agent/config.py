@@ -52,6 +52,11 @@ class SiteSettings(_Section):
     session_lifetime_s: int = Field(
         3600, description="Reuse a saved login for at most this long.", gt=0
     )
+    challenge: dict[str, Any] | None = Field(
+        default_factory=lambda: {"role": "heading", "name": "Security check"},
+        description="Selector (as in recipes) of the site's challenge page; seeing it hands "
+        "the browser to a human (never bypassed). null: no detection.",
+    )
 
 
 class SandboxSettings(_Section):

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from agent.errors import StepError
@@ -64,7 +64,10 @@ def render_text(text: str, scope: Mapping[str, Any]) -> Any:
     try:
         expr = _whole_expression(text)
         if expr is not None:
-            return env.compile_expression(expr, undefined_to_none=False)(**scope)
+            value = env.compile_expression(expr, undefined_to_none=False)(**scope)
+            if isinstance(value, Undefined):
+                str(value)  # StrictUndefined raises UndefinedError naming the variable
+            return value
         return env.from_string(text).render(**scope)
     except UndefinedError as exc:
         raise StepError(

@@ -1,9 +1,10 @@
 """The permission gate: the only door from the prepare phase to the commit phase.
 
 The runner stops at the gate: it renders the summary and the binds (the exact values the
-action will use), records them with their canonical hash, and persists the run as `paused`
-with the gate's step number. A reviewer approves that bound action (agent/gates, a later
-piece); on resume the prepare phase is repeated and the binds must hash the same.
+action will use), records them (the evidence store computes their canonical hash) and
+persists the run as `paused` with the gate's step number. A reviewer approves that bound
+action (agent/gates, a later piece); on resume the prepare phase is repeated and the binds
+must hash the same.
 
 Example::
 
@@ -15,9 +16,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
@@ -36,27 +34,6 @@ class GateParams(Params):
         description="The exact values the commit phase will act on (templates); approval signs "
         "their hash, and resume refuses to commit when they drift.",
     )
-
-
-def bind_hash(
-    *, recipe: str, version: str, site: str, run_id: str, action: str, binds: Mapping[str, Any]
-) -> str:
-    """sha256 of the canonical JSON of what is approved."""
-    canonical = json.dumps(
-        {
-            "recipe": recipe,
-            "version": version,
-            "site": site,
-            "run_id": run_id,
-            "action": action,
-            "binds": binds,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        default=str,
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 class Gate(Step):
@@ -82,13 +59,5 @@ class Gate(Step):
             "action": self.gate.action,
             "summary": str(ctx.render(self.gate.summary)),
             "binds": binds,
-            "bind_hash": bind_hash(
-                recipe=ctx.recipe.name,
-                version=ctx.recipe.version,
-                site=ctx.site_name,
-                run_id=ctx.run_id,
-                action=self.gate.action,
-                binds=binds,
-            ),
         }
         raise PauseRun("gate", data)

@@ -1,0 +1,352 @@
+"""What a step sees while it runs: the page, the values, and a few careful helpers.
+
+`RunContext` is deliberately the only way a step touches the browser or the evidence store,
+so that strict selectors, allowed domains, masking and evidence capture happen in one place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from agent.config import Settings, SiteSettings
+from agent.errors import NavigationBlocked, SelectorError, StepError, TransientSiteError
+from agent.secrets import Masker, SecretRef, resolve
+from agent.selectors import Selector, build_locator, selector_fields
+from agent.steps.base import PauseRun, Step
+from agent.templating import render
+
+if TYPE_CHECKING:
+    from playwright.async_api import BrowserContext, Locator, Page, Response
+
+    from agent.recipe import Recipe
+    from agent.sites import SiteGuard
+    from evidence.api import ArtifactRef, EvidenceSink
+
+Phase = Literal["prepare", "commit"]
+StepsRunner = Callable[["RunContext", list[Step]], Awaitable[None]]
+RecipeCaller = Callable[["RunContext", str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+_DESCRIBE_JS = """els => els.slice(0, 3).map(e => {
+  const t = (e.innerText || e.value || '').trim().replace(/\\s+/g, ' ').slice(0, 60);
+  const id = e.id ? '#' + e.id : '';
+  return `<${e.tagName.toLowerCase()}${id}> ${JSON.stringify(t)}`;
+})"""
+
+
+@dataclass
+class RunContext:
+    recipe: Recipe
+    settings: Settings
+    site_name: str
+    site: SiteSettings
+    sink: EvidenceSink
+    run_id: str
+    page: Page
+    browser_context: BrowserContext
+    guard: SiteGuard
+    inputs: dict[str, Any]
+    run_steps_impl: StepsRunner
+    call_recipe_impl: RecipeCaller
+    masker: Masker = field(default_factory=Masker)
+    values: dict[str, Any] = field(default_factory=dict)
+    phase: Phase = "prepare"
+    dry_run: bool = False
+    headed: bool = False
+    current: Step | None = None
+    act_started: bool = False  # an act step ran in the commit phase (failure => in_doubt)
+    _navigation: tuple[int, str, str] | None = None  # last main-frame response
+
+    # ------------------------------------------------------------------ values & templates
+
+    def scope(self) -> dict[str, Any]:
+        site = {
+            "name": self.site_name,
+            "base_url": self.site.base_url,
+            "title": self.site.title,
+            "flavor": self.site.flavor,
+            # only plain (non-secret) credentials, e.g. the username
+            "credentials": {k: v for k, v in self.site.credentials.items() if isinstance(v, str)},
+        }
+        run = {"id": self.run_id, "dry_run": self.dry_run, "phase": self.phase}
+        return {**self.values, "inputs": self.inputs, "site": site, "run": run}
+
+    def render(self, value: Any) -> Any:
+        try:
+            return render(value, self.scope())
+        except StepError as exc:
+            raise StepError(self.masker.text(exc.message), hint=exc.hint) from None
+
+    def render_selector(self, sel: Selector) -> Selector:
+        raw = Selector(**selector_fields(sel)).model_dump(exclude_none=True, exclude_defaults=True)
+        return Selector.model_validate(self.render(raw))
+
+    def set_value(self, name: str, value: Any) -> None:
+        self.values[name] = value
+
+    def timeout_ms(self, step: Step) -> float:
+        if step.timeout is not None:
+            return step.timeout * 1000
+        if step.key == "goto":
+            return float(self.settings.browser.navigation_timeout_ms)
+        return float(self.settings.browser.default_timeout_ms)
+
+    def top_level_index(self, step: Step) -> int:
+        return int(step.number.split(".")[0]) - 1 if step.number else 0
+
+    # ------------------------------------------------------------------ secrets
+
+    def secret(self, ref: str | SecretRef) -> str:
+        """A site credential by name, or a reference; registered for masking everywhere."""
+        if isinstance(ref, str):
+            if ref not in self.site.credentials:
+                known = ", ".join(self.site.credentials) or "none"
+                raise StepError(
+                    f"site {self.site_name} has no credential {ref!r} (it has: {known})",
+                    hint=f"add sites.{self.site_name}.credentials.{ref} to config.yaml",
+                )
+            raw = self.site.credentials[ref]
+            value = raw if isinstance(raw, str) else self._resolve(SecretRef.model_validate(raw))
+        else:
+            value = self._resolve(ref)
+        self.register_secret(value)
+        return value
+
+    def _resolve(self, ref: SecretRef) -> str:
+        base = self.settings.source.parent if self.settings.source else None
+        return resolve(ref, site=self.site_name, base_dir=base)
+
+    def register_secret(self, value: str) -> None:
+        self.masker.add(value)
+        self.sink.register_secret(value)
+
+    # ------------------------------------------------------------------ evidence
+
+    def event(
+        self, kind: str, data: dict[str, Any], artifacts: list[ArtifactRef] | None = None
+    ) -> None:
+        self.sink.append_event(self.run_id, kind, self.masker.data(data), artifacts or ())
+
+    async def capture_page(
+        self,
+        label: str,
+        *,
+        screenshot: bool = True,
+        dom: bool = True,
+        full_page: bool | None = None,
+        highlight: Selector | None = None,
+        timeout_ms: float = 10_000,
+        kind: str = "page_captured",
+    ) -> list[ArtifactRef]:
+        refs: list[ArtifactRef] = []
+        if screenshot:
+            box = None
+            if highlight is not None:
+                loc = await self.locate(highlight, timeout_ms=timeout_ms)
+                found = await loc.bounding_box()
+                box = (found["x"], found["y"], found["width"], found["height"]) if found else None
+            masks = self._redaction_masks()
+            whole = self.settings.evidence.full_page if full_page is None else full_page
+            png = await self.page.screenshot(
+                full_page=whole, mask=masks, timeout=timeout_ms, type="png"
+            )
+            refs += self.sink.put_screenshot(png, highlight=box)
+        if dom:
+            html = self.masker.text(await self.page.content())
+            sink: Any = self.sink  # the store also takes the site, for its redaction selectors
+            try:
+                refs.append(sink.put_dom(html, site=self.site_name))
+            except TypeError:
+                refs.append(self.sink.put_dom(html))
+        title = await self.page.title()
+        self.event(kind, {"label": label, "url": self.page.url, "title": title}, refs)
+        return refs
+
+    def _redaction_masks(self) -> list[Locator]:
+        chosen = self.settings.evidence.redaction.selectors
+        css = [*chosen.get("*", []), *chosen.get(self.site_name, [])]
+        return [self.page.locator(c) for c in css]
+
+    # ------------------------------------------------------------------ navigation
+
+    def watch_navigation(self) -> None:
+        """Remember the status of main-frame navigations (5xx pages are transient)."""
+
+        def on_response(response: Response) -> None:
+            request = response.request
+            if request.is_navigation_request() and response.frame == self.page.main_frame:
+                self._navigation = (response.status, response.url, request.method)
+
+        self.page.on("response", on_response)
+
+    async def navigate(self, url: str, *, wait_until: Any, timeout_ms: float) -> None:
+        from playwright.async_api import Error as PlaywrightError
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+        target = self.guard.absolute(url)
+        reason = self.guard.refusal(target)
+        if reason is not None:
+            self.event("navigation_blocked", {"url": target, "reason": reason})
+            raise NavigationBlocked(
+                f"refused to open {target}: {reason}",
+                hint=f"add the host to sites.{self.site_name}.allowed_domains if it is trusted",
+            )
+        try:
+            response = await self.page.goto(target, wait_until=wait_until, timeout=timeout_ms)
+        except PlaywrightTimeout:
+            raise TransientSiteError(
+                f"opening {target} timed out after {timeout_ms / 1000:g}s",
+                hint="the site is slow or down; raise the step's timeout if it is just slow",
+            ) from None
+        except PlaywrightError as exc:
+            if "ERR_BLOCKED_BY_CLIENT" in str(exc):
+                raise NavigationBlocked(
+                    f"opening {target} was redirected outside the site's allowed domains"
+                ) from None
+            raise
+        if response is not None and response.status >= 500:
+            raise TransientSiteError(f"{target} answered HTTP {response.status}")
+
+    async def act(self, action: Callable[[], Awaitable[None]]) -> None:
+        """Run a click/press; a 5xx page it leads to is a transient error."""
+        self._navigation = None
+        if self.phase == "commit":
+            self.act_started = True
+        await action()
+        if self._navigation is not None:
+            # the page may be navigating again; the next step waits anyway
+            with contextlib.suppress(Exception):
+                await self.page.wait_for_load_state("domcontentloaded")
+        nav = self._navigation
+        if nav is not None and nav[0] >= 500:
+            raise TransientSiteError(f"{nav[2]} {nav[1]} answered HTTP {nav[0]}")
+
+    # ------------------------------------------------------------------ finding elements
+
+    async def locate(
+        self, sel: Selector, *, timeout_ms: float, root: Page | Locator | None = None
+    ) -> Locator:
+        """The one element `sel` names (strict), waiting for it up to `timeout_ms`."""
+        rendered = self.render_selector(sel)
+        loc = build_locator(root if root is not None else self.page, rendered)
+        await self.wait_attached(loc, rendered, timeout_ms=timeout_ms)
+        if rendered.nth is None:
+            count = await loc.count()
+            if count > 1:
+                first = await loc.evaluate_all(_DESCRIBE_JS)
+                raise SelectorError(
+                    self.masker.text(
+                        f"{rendered.describe()} matched {count} elements, expected one; "
+                        f"the first: {'; '.join(first)}"
+                    ),
+                    hint="make the selector more specific (exact: true, within: …) "
+                    "or pick one with nth",
+                )
+        return loc
+
+    async def wait_attached(self, loc: Locator, sel: Selector, *, timeout_ms: float) -> None:
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+        try:
+            await loc.first.wait_for(state="attached", timeout=timeout_ms)
+        except PlaywrightTimeout:
+            raise SelectorError(
+                self.masker.text(
+                    f"{sel.describe()} matched nothing within {timeout_ms / 1000:g}s on "
+                    f"{self.page.url} ({await self.page.title()!r})"
+                ),
+                hint="check the label/role on the page (layouts change; labels should not)",
+            ) from None
+
+    async def wait_visible(self, sel: Selector, *, timeout_ms: float, strict: bool = True) -> None:
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+        rendered = self.render_selector(sel)
+        loc = build_locator(self.page, rendered)
+        if not strict or rendered.nth is not None:
+            loc = loc.first
+        try:
+            await loc.wait_for(state="visible", timeout=timeout_ms)
+        except PlaywrightTimeout:
+            raise SelectorError(
+                f"{rendered.describe()} was not visible within {timeout_ms / 1000:g}s "
+                f"on {self.page.url}"
+            ) from None
+        except Exception as exc:
+            if "strict mode violation" in str(exc):
+                await self.locate(rendered, timeout_ms=timeout_ms)  # raises the clear error
+            raise
+
+    async def wait_hidden(self, sel: Selector, *, timeout_ms: float) -> None:
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+        rendered = self.render_selector(sel)
+        try:
+            await build_locator(self.page, rendered).first.wait_for(
+                state="hidden", timeout=timeout_ms
+            )
+        except PlaywrightTimeout:
+            raise SelectorError(
+                f"{rendered.describe()} was still visible after {timeout_ms / 1000:g}s"
+            ) from None
+
+    async def wait_url(self, pattern: str, *, timeout_ms: float) -> None:
+        import re
+
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+        target: Any = re.compile(pattern[3:]) if pattern.startswith("re:") else pattern
+        try:
+            await self.page.wait_for_url(target, timeout=timeout_ms, wait_until="commit")
+        except PlaywrightTimeout:
+            raise StepError(
+                f"the URL did not match {pattern!r} within {timeout_ms / 1000:g}s; "
+                f"it is {self.page.url}"
+            ) from None
+
+    async def select_option(self, loc: Locator, wanted: str, *, timeout_ms: float) -> None:
+        options: list[list[str]] = await loc.evaluate(
+            "s => Array.from(s.options || []).map(o => [o.value, o.textContent.trim()])"
+        )
+        fold = wanted.strip().casefold()
+        value = next((v for v, label in options if label.casefold() == fold), None)
+        if value is None:
+            value = next((v for v, _ in options if v == wanted), None)
+        if value is None:
+            shown = ", ".join(f"{label!r}" for _, label in options) or "no options"
+            raise SelectorError(f"the dropdown has no option {wanted!r}; it has: {shown}")
+        await loc.select_option(value=value, timeout=timeout_ms)
+
+    # ------------------------------------------------------------------ people & recipes
+
+    async def handoff(
+        self,
+        message: str,
+        *,
+        until_visible: Selector | None = None,
+        until_hidden: Selector | None = None,
+        until_url: str | None = None,
+        timeout_ms: float,
+    ) -> None:
+        """Wait for a human (headed), or pause the run for one (headless)."""
+        from agent.challenge import wait_for_human
+
+        await wait_for_human(
+            self,
+            message,
+            until_visible=until_visible,
+            until_hidden=until_hidden,
+            until_url=until_url,
+            timeout_ms=timeout_ms,
+        )
+
+    async def run_steps(self, steps: list[Step], *, parent: Step, iteration: int = 0) -> None:
+        await self.run_steps_impl(self, steps)
+
+    async def call_recipe(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        return await self.call_recipe_impl(self, name, inputs)
+
+
+__all__ = ["PauseRun", "RunContext"]

@@ -1,0 +1,135 @@
+"""Running a list of steps: events, `when`, retries with backoff, replay, located errors.
+
+Per step: `step_started`, then `step_finished` (outcome ok / skipped / failed / paused,
+duration, URL). Transient errors (HTTP 5xx, navigation timeout) are retried with exponential
+backoff up to the step's `retries`. In the prepare phase, a transient error of a later step
+replays the list from its last `goto` (prepare steps change nothing, so this is safe); in the
+commit phase nothing is replayed and act steps are never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from agent.challenge import challenge_present, wait_for_human
+from agent.errors import AgentError, StepError, TransientSiteError
+from agent.steps.base import PauseRun, Step
+from agent.templating import truthy
+
+if TYPE_CHECKING:
+    from agent.context import RunContext
+
+BACKOFF_S = 0.25
+MAX_REPLAYS = 3
+# After these steps the page may have changed: look for a challenge page.
+_NAVIGATING = frozenset({"goto", "click", "press"})
+
+
+def backoff(attempt: int) -> float:
+    return float(BACKOFF_S * (2 ** (attempt - 1)))
+
+
+async def execute_steps(ctx: RunContext, steps: list[Step]) -> None:
+    index, last_goto, replays = 0, None, 0
+    while index < len(steps):
+        step = steps[index]
+        try:
+            await execute_step(ctx, step)
+        except TransientSiteError as exc:
+            if ctx.phase != "prepare" or last_goto is None or replays >= MAX_REPLAYS:
+                raise
+            replays += 1
+            ctx.event(
+                "steps_replayed",
+                {
+                    "from_step": steps[last_goto].number,
+                    "failed_step": step.number,
+                    "error": exc.message,
+                    "attempt": replays,
+                },
+            )
+            await asyncio.sleep(backoff(replays))
+            index = last_goto
+            continue
+        if step.key == "goto":
+            last_goto = index
+        index += 1
+
+
+async def execute_step(ctx: RunContext, step: Step) -> None:
+    base = {
+        "step": step.number,
+        "kind": step.key,
+        "name": step.name,
+        "location": str(step.location) if step.location else None,
+    }
+    if step.when is not None and not truthy(ctx.render(step.when)):
+        ctx.event("step_finished", {**base, "outcome": "skipped", "url": ctx.page.url})
+        return
+    retries = step.retries if step.retries is not None else step.default_retries
+    if ctx.phase == "commit" and step.effect == "act":
+        retries = 0  # a submit is never repeated blindly
+    ctx.event("step_started", {**base, "url": ctx.page.url})
+    started = time.monotonic()
+    previous, ctx.current = ctx.current, step
+    outcome: dict[str, Any] = {"outcome": "ok"}
+    try:
+        await _attempts(ctx, step, retries)
+        if step.key in _NAVIGATING and await challenge_present(ctx):
+            ctx.event("challenge_detected", {**base, "url": ctx.page.url})
+            await wait_for_human(
+                ctx, "solve the site's security check in the browser", timeout_ms=300_000
+            )
+    except PauseRun as pause:
+        outcome = {"outcome": "paused", "reason": pause.reason}
+        raise
+    except AgentError as exc:
+        located = locate_error(exc, step)
+        outcome = {"outcome": "failed", "error": ctx.masker.text(located.message)}
+        raise located from exc if located is not exc else None
+    except Exception as exc:  # Playwright's own errors: say which step, keep the first line
+        located = locate_error(_from_playwright(exc), step)
+        outcome = {"outcome": "failed", "error": ctx.masker.text(located.message)}
+        raise located from exc
+    finally:
+        ctx.current = previous
+        duration_ms = round((time.monotonic() - started) * 1000, 1)
+        ctx.event(
+            "step_finished", {**base, **outcome, "url": ctx.page.url, "duration_ms": duration_ms}
+        )
+
+
+async def _attempts(ctx: RunContext, step: Step, retries: int) -> None:
+    attempt = 0
+    while True:
+        try:
+            await step.run(ctx)
+            return
+        except TransientSiteError as exc:
+            if attempt >= retries:
+                raise
+            attempt += 1
+            ctx.event(
+                "step_retried",
+                {"step": step.number, "attempt": attempt, "error": ctx.masker.text(exc.message)},
+            )
+            await asyncio.sleep(backoff(attempt))
+
+
+def _from_playwright(exc: Exception) -> StepError:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if type(exc).__name__ == "TimeoutError":
+        return StepError(f"timed out: {text}", hint="raise the step's timeout if the page is slow")
+    return StepError(f"{type(exc).__name__}: {text}")
+
+
+def locate_error(exc: AgentError, step: Step) -> AgentError:
+    """The same error with `step N `name` (file:line:col): ` in front, once."""
+    if getattr(exc, "step_number", None) is not None or not isinstance(exc, StepError):
+        return exc
+    located = type(exc)(f"{step.where()}: {exc.message}", hint=exc.hint)
+    located.step_number = step.number  # type: ignore[attr-defined]
+    located.location = step.location  # type: ignore[attr-defined]
+    return located

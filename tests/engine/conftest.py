@@ -1,0 +1,85 @@
+"""Engine fixtures: one event loop and one Chromium per session, a local back office over
+HTTP, a real evidence store and settings pointing at both."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from agent.config import BrowserSettings, EvidenceSettings, Settings, SiteSettings
+from tests.engine.site import PASSWORD, USER, LocalSite
+
+RECIPES = Path(__file__).parent / "recipes"
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="session")
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture(scope="session")
+def chromium(loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
+    from playwright.async_api import async_playwright
+
+    from agent.browser import launch
+
+    pw = loop.run_until_complete(async_playwright().start())
+    browser = loop.run_until_complete(launch(pw, BrowserSettings()))
+    yield browser
+    loop.run_until_complete(browser.close())
+    loop.run_until_complete(pw.stop())
+
+
+@pytest.fixture(scope="session")
+def local_site_server() -> Iterator[LocalSite]:
+    site = LocalSite().start()
+    yield site
+    site.stop()
+
+
+@pytest.fixture
+def local_site(local_site_server: LocalSite) -> Iterator[LocalSite]:
+    yield local_site_server
+    local_site_server.reset()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, local_site: LocalSite, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("AIJIA_TEST_PASSWORD", PASSWORD)
+    monkeypatch.setenv("AIJIA_RECIPES", str(RECIPES))
+    return Settings(
+        data_dir=tmp_path / "var",
+        browser=BrowserSettings(default_timeout_ms=3_000, navigation_timeout_ms=5_000),
+        evidence=EvidenceSettings(capture="on_failure"),
+        sites={
+            "local": SiteSettings(
+                base_url=local_site.url,
+                title="Local back office",
+                flavor="local",
+                credentials={"username": USER, "password": {"$env": "AIJIA_TEST_PASSWORD"}},
+            )
+        },
+    )
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Any]:
+    from evidence.store import EvidenceStore
+
+    with EvidenceStore.open(settings) as opened:
+        yield opened
+
+
+@pytest.fixture
+def run(loop: asyncio.AbstractEventLoop) -> Any:
+    def runner(coro: Coroutine[Any, Any, T]) -> T:
+        return loop.run_until_complete(coro)
+
+    return runner
