@@ -248,7 +248,7 @@ def refund_id_for(flavor: str, order_id: str, number: int) -> str:
         return f"RR{number + 260_000_000:012d}"
     if flavor == "markethub":
         return f"RFD-{number * 7919 % 9_000_000 + 1_000_000:07d}-{number:05d}"
-    return f"{order_id}-R{number}"
+    return f"{order_id.lstrip('#')}-R{number}"
 
 
 def generate_orders(

@@ -36,7 +36,7 @@ def base_url(pytestconfig: pytest.Config) -> str | None:
 def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from sandbox.testing import SandboxServer
 
-    server = SandboxServer(tmp_path_factory.mktemp("sandbox"), flavors="shoplane").start()
+    server = SandboxServer(tmp_path_factory.mktemp("sandbox"), flavors="all").start()
     yield server
     server.stop()
 
