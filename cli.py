@@ -196,6 +196,290 @@ def sandbox_orders(
 
 # --------------------------------------------------------------------------- evidence
 
+evidence_app = typer.Typer(
+    help="The evidence store: verify, export, show and prune what runs recorded.",
+    no_args_is_help=True,
+)
+app.add_typer(evidence_app, name="evidence")
+
+
+def _store(config: Path | None) -> Any:
+    from agent.config import load_config
+    from evidence.store import EvidenceStore
+
+    return EvidenceStore.open(load_config(config))
+
+
+def _print_json(value: Any) -> None:
+    import json
+
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def _run_dict(run: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {**asdict(run), "state": run.state.value}
+
+
+@evidence_app.command("verify")
+@handles_errors
+def evidence_verify(
+    runs: list[str] | None = typer.Argument(None, help="Run ids to check (default: all)."),
+    all_runs: bool = typer.Option(False, "--all", help="Check every run in the store."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Recompute hash chains, artifact hashes and manifests; exit 1 naming the first break."""
+    from dataclasses import asdict
+
+    with _store(config) as store:
+        report = store.verify(None if all_runs or not runs else runs)
+    if as_json:
+        _print_json({**asdict(report), "ok": report.ok})
+    else:
+        console = _console()
+        for found in report.breaks:
+            console.print(f"[bold red]BROKEN[/] {found}", soft_wrap=True)
+        status = "[green]ok[/]" if report.ok else f"[red]{len(report.breaks)} broken[/]"
+        console.print(
+            f"{report.runs_checked} run(s), {report.events_checked} event(s), "
+            f"{report.artifacts_checked} artifact(s) checked: {status}"
+        )
+        if report.unsealed:
+            console.print(f"[yellow]not sealed since the last manifest:[/] {len(report.unsealed)}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@evidence_app.command("export")
+@handles_errors
+def evidence_export(
+    run: list[str] | None = typer.Argument(None, help="Run id(s) to export."),
+    case: str | None = typer.Option(None, "--case", help="Export every run of this case."),
+    output: Path = typer.Option(..., "--output", "-o", help="The bundle to write (.zip)."),
+    platform: str | None = typer.Option(
+        None, "--for", help="Also fit an upload/ folder to: stripe, paypal, amazon, shopee."
+    ),
+    max_file_mb: float | None = typer.Option(None, help="Override the platform's per-file MB."),
+    max_total_mb: float | None = typer.Option(None, help="Override the platform's total MB."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Write a zip anyone can verify offline: manifest, report, action log, screenshots, DOM."""
+    from evidence.bundle import export_bundle, resolve_runs
+    from evidence.profiles import get_profile
+
+    profile = (
+        get_profile(platform, max_file_mb=max_file_mb, max_total_mb=max_total_mb)
+        if platform
+        else None
+    )
+    with _store(config) as store:
+        run_ids = resolve_runs(store, run or [], case)
+        result = export_bundle(store, run_ids, output, profile=profile)
+    console = _console()
+    console.print(f"wrote {result.path} ({result.size:,} bytes, {result.files} files)")
+    console.print(f"bundle root hash {result.root_hash}")
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
+
+
+@evidence_app.command("show")
+@handles_errors
+def evidence_show(
+    run: str = typer.Argument(..., help="Run id."), config: Path | None = ConfigOption
+) -> None:
+    """Print a run's timeline and the six questions it answers."""
+    from rich.table import Table
+
+    from evidence.timeline import build_timeline
+
+    with _store(config) as store:
+        t = build_timeline(store, run)
+    console = _console()
+    r = t.run
+    console.print(
+        f"[bold]{r.run_id}[/] {r.recipe} v{r.recipe_version} on {r.site}: {r.state.value}"
+    )
+    console.print(f"case {r.case_id or '-'}; root hash {t.root_hash or 'not sealed'}")
+    questions = Table(show_header=False, box=None)
+    for question, entries in t.answers.items():
+        answer = "; ".join(e.title for e in entries) or "[dim]nothing recorded[/]"
+        questions.add_row(f"[bold]{question}[/]", answer)
+    console.print(questions)
+    table = Table(title="timeline")
+    for column in ("#", "at", "event", "details"):
+        table.add_column(column, overflow="fold")
+    for e in t.entries:
+        details = [e.url] if e.url else []
+        details += [f"{k}: {v}" for k, v in e.values.items()]
+        if e.screenshot:
+            details.append(f"screenshot {e.screenshot.sha256[:12]}")
+        table.add_row(str(e.event.seq), e.event.at[11:23], e.title, "\n".join(details))
+    console.print(table)
+
+
+@evidence_app.command("report")
+@handles_errors
+def evidence_report(
+    run: str = typer.Argument(..., help="Run id."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Default: <run>.html."),
+    open_it: bool = typer.Option(False, "--open", help="Open it in the default browser."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Write a self-contained HTML report (screenshots embedded) for one run."""
+    from evidence.report import standalone_report
+
+    with _store(config) as store:
+        html = standalone_report(store, [run])
+    target = output or Path(f"{run}.html")
+    target.write_text(html, encoding="utf-8")
+    _console().print(f"wrote {target}")
+    if open_it:
+        import webbrowser
+
+        webbrowser.open(target.resolve().as_uri())
+
+
+@evidence_app.command("list")
+@handles_errors
+def evidence_list(
+    case: str | None = typer.Option(None, "--case", help="Only runs of this case."),
+    since: str | None = typer.Option(None, "--since", help="An ISO date or an age (7d, 12h)."),
+    limit: int = typer.Option(50, help="At most this many, newest first."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """List runs in the evidence store, newest first."""
+    from evidence.ids import parse_since
+
+    with _store(config) as store:
+        runs = store.list_runs(
+            case_id=case, since=parse_since(since) if since else None, limit=limit
+        )
+        sealed = {r.run_id: store.manifest(r.run_id) is not None for r in runs}
+    if as_json:
+        _print_json([{**_run_dict(r), "sealed": sealed[r.run_id]} for r in runs])
+        return
+    _runs_table(runs, sealed)
+
+
+def _runs_table(runs: list[Any], sealed: dict[str, bool] | None = None) -> None:
+    from rich.table import Table
+
+    table = Table()
+    table.add_column("run", no_wrap=True)
+    for column in ("created", "recipe", "site", "case", "state", "sealed"):
+        table.add_column(column, overflow="fold")
+    for r in runs:
+        mark = "" if sealed is None else ("yes" if sealed.get(r.run_id) else "no")
+        table.add_row(
+            r.run_id, r.created_at[:19], r.recipe, r.site, r.case_id or "", r.state.value, mark
+        )
+    _console().print(table)
+
+
+@evidence_app.command("prune")
+@handles_errors
+def evidence_prune(
+    older_than: str = typer.Option(..., "--older-than", help="An age: 180d, 12w, 24h."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be removed."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Remove whole finished runs older than an age that no open case or live gate needs."""
+    from evidence.ids import parse_age
+
+    age = parse_age(older_than)
+    with _store(config) as store:
+        plan = store.prune(age, dry_run=True)
+        console = _console()
+        console.print(f"{len(plan.pruned)} run(s) to remove, {len(plan.kept)} old run(s) kept")
+        for run_id, why in plan.kept.items():
+            console.print(f"  keep {run_id}: {why}")
+        if dry_run or not plan.pruned:
+            return
+        if not yes:
+            typer.confirm(f"Remove {len(plan.pruned)} run(s) for good?", abort=True)
+        result = store.prune(age, reason=f"aijia evidence prune --older-than {older_than}")
+    console.print(
+        f"removed {len(result.pruned)} run(s) and {result.files_removed} file(s) "
+        f"({result.bytes_freed:,} bytes); recorded in the prune log"
+    )
+
+
+# --------------------------------------------------------------------------- runs
+# (read from the evidence store; the runner may add run/resume/reconcile commands here)
+
+runs_app = typer.Typer(help="Runs recorded in the evidence store.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.command("list")
+@handles_errors
+def runs_list(
+    status: str | None = typer.Option(None, "--status", help="Only runs in this state."),
+    case: str | None = typer.Option(None, "--case", help="Only runs of this case."),
+    limit: int = typer.Option(50, help="At most this many, newest first."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """List runs, newest first."""
+    from agent.errors import InputError
+    from agent.states import RunState
+
+    if status is not None and status not in {s.value for s in RunState}:
+        raise InputError(
+            f"unknown run state {status!r}",
+            hint=f"use one of: {', '.join(s.value for s in RunState)}",
+        )
+    with _store(config) as store:
+        runs = store.list_runs(state=status, case_id=case, limit=limit)
+    if as_json:
+        _print_json([_run_dict(r) for r in runs])
+    else:
+        _runs_table(runs)
+
+
+@runs_app.command("show")
+@handles_errors
+def runs_show(
+    run: str = typer.Argument(..., help="Run id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Show one run: state, inputs, outputs, error, gates and approvals."""
+    from dataclasses import asdict
+
+    from rich.table import Table
+
+    with _store(config) as store:
+        record = store.get_run(run)
+        gates = store.list_gates(run_id=run)
+        approvals = {g.gate_id: store.approvals(g.gate_id) for g in gates}
+        events = len(store.events(run))
+    if as_json:
+        _print_json(
+            {
+                **_run_dict(record),
+                "events": events,
+                "gates": [
+                    {**asdict(g), "approvals": [asdict(a) for a in approvals[g.gate_id]]}
+                    for g in gates
+                ],
+            }
+        )
+        return
+    table = Table(show_header=False)
+    for key, value in _run_dict(record).items():
+        table.add_row(key, "" if value is None else str(value))
+    table.add_row("events", str(events))
+    for g in gates:
+        decided = ", ".join(f"{a.decision} by {a.approver}" for a in approvals[g.gate_id])
+        table.add_row(f"gate {g.gate_id}", f"{g.action}: {g.summary} [{g.state}] {decided}")
+    _console().print(table)
+
+
 # --------------------------------------------------------------------------- demo
 
 

@@ -9,36 +9,18 @@ approvals and the run row, in one transaction that first records the run's seale
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from agent.errors import InputError
 from agent.states import TERMINAL
-from evidence.ids import utc_now
+from evidence.ids import cutoff_iso, parse_age, utc_now
 from evidence.migrations import table
+
+__all__ = ["PruneResult", "parse_age", "prune"]
 
 if TYPE_CHECKING:
     from evidence.store import EvidenceStore
-
-_AGE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_age(text: str) -> timedelta:
-    """'180d', '12h', '2w', '30m', '45s' -> timedelta."""
-    match = _AGE.match(text)
-    if not match:
-        raise InputError(
-            f"cannot read the age {text!r}", hint="write a number and a unit: 180d, 12h, 2w, 30m"
-        )
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-
-
-def cutoff_iso(age: timedelta, now: datetime | None = None) -> str:
-    moment = (now or datetime.now(UTC)) - age
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass
