@@ -1,7 +1,8 @@
 """The narrow interface the runner and the gates use to write evidence.
 
 `evidence.store.EvidenceStore` implements it on SQLite + content-addressed files. The runner
-depends on this Protocol only, so the store can change behind it.
+depends on this Protocol only, so the store can change behind it. Open one from the settings
+with `EvidenceStore.open(settings)` (`<data_dir>/evidence`, or `evidence.location`).
 """
 
 from __future__ import annotations
@@ -94,8 +95,14 @@ class EvidenceSink(Protocol):
     ) -> list[ArtifactRef]:
         """Store a screenshot (+ thumbnail; `highlight` = x, y, w, h box outlined)."""
 
-    def put_dom(self, html: str) -> ArtifactRef:
-        """Store a DOM snapshot with password values and configured selectors blanked."""
+    def put_dom(
+        self, html: str, *, site: str | None = None, selectors: Sequence[str] = ()
+    ) -> ArtifactRef:
+        """Store a DOM snapshot with password values and configured selectors blanked.
+
+        `site` adds `evidence.redaction.selectors[site]` to the '*' ones; `selectors` adds the
+        recipe's own. Both optional (added after the first version of this interface).
+        """
 
     def finish_run(
         self, run_id: str, *, outputs: Mapping[str, Any], error: str | None = None

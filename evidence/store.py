@@ -31,7 +31,7 @@ from sqlite_utils import Database
 
 from agent.config import EvidenceSettings, Settings
 from agent.errors import EvidenceError
-from agent.states import RunState, check_transition
+from agent.states import TERMINAL, RunState, check_transition
 from evidence import capture, migrations
 from evidence.api import ArtifactRef, EventRecord, RunRecord
 from evidence.artifacts import prepare_content
@@ -47,6 +47,7 @@ from evidence.queries import StoreQueries
 from evidence.redaction import Redactor
 
 if TYPE_CHECKING:
+    from evidence.api import EvidenceSink
     from evidence.prune import PruneResult
 
 DB_NAME = "evidence.db"
@@ -193,7 +194,7 @@ class EvidenceStore(CasesAndGates, StoreQueries):
         """Compare-and-set the run's state; False when it was not `expected` any more.
 
         Illegal transitions raise `agent.states.IllegalTransition`. Records a `state_changed`
-        event in the same transaction.
+        event in the same transaction; a final state also seals the chain with a manifest.
         """
         expected, target = RunState(expected), RunState(target)
         check_transition(expected, target)
@@ -208,6 +209,8 @@ class EvidenceStore(CasesAndGates, StoreQueries):
                 return False
             changed = StateChanged(expected.value, target.value, reason)
             self._append(db, run_id, changed.kind, changed.to_data(), ())
+            if target in TERMINAL:  # the chain ends here: seal it, whatever finish_run did
+                self._seal(db, run_id)
         return True
 
     def finish_run(
@@ -216,6 +219,8 @@ class EvidenceStore(CasesAndGates, StoreQueries):
         """Record outputs/error and the run's manifest root hash; returns the root hash.
 
         May be called again (e.g. after a resume): each call appends a new, larger manifest.
+        A transition into a final state (done, failed, rejected, expired) seals the chain
+        again, so calling this before or after that transition both end sealed.
         """
         clean_outputs = self._clean(dict(outputs), "run outputs")
         clean_error = self.redactor.mask_text(error) if error is not None else None
@@ -227,17 +232,21 @@ class EvidenceStore(CasesAndGates, StoreQueries):
             )
             finished = RunFinished(clean_outputs, clean_error)
             self._append(db, run_id, finished.kind, finished.to_data(), ())
-            manifest = build_manifest(db, run_id)
-            n = db.execute("SELECT COUNT(*) FROM manifests WHERE run_id = ?", [run_id]).fetchone()
-            table(db, "manifests").insert(
-                {
-                    "run_id": run_id,
-                    "n": n[0] + 1,
-                    "root_hash": manifest["root_hash"],
-                    "manifest": dumps(manifest),
-                    "at": utc_now(),
-                }
-            )
+            return self._seal(db, run_id)
+
+    def _seal(self, db: Database, run_id: str) -> str:
+        """Append a manifest over the whole chain as it is now; returns its root hash."""
+        manifest = build_manifest(db, run_id)
+        n = db.execute("SELECT COUNT(*) FROM manifests WHERE run_id = ?", [run_id]).fetchone()
+        table(db, "manifests").insert(
+            {
+                "run_id": run_id,
+                "n": n[0] + 1,
+                "root_hash": manifest["root_hash"],
+                "manifest": dumps(manifest),
+                "at": utc_now(),
+            }
+        )
         return str(manifest["root_hash"])
 
     # ------------------------------------------------------------------ events
@@ -361,3 +370,9 @@ class EvidenceStore(CasesAndGates, StoreQueries):
         chosen = [*configured.get("*", []), *configured.get(site or "", []), *selectors]
         cleaned = capture.blank_dom(html, chosen)
         return self.put_artifact(cleaned.encode("utf-8"), kind="dom", media_type="text/html")
+
+
+if TYPE_CHECKING:  # mypy checks that the store keeps the runner's interface
+
+    def _implements_sink(store: EvidenceStore) -> EvidenceSink:
+        return store

@@ -120,9 +120,27 @@ def test_events_after_the_manifest_are_unsealed_not_broken(store: EvidenceStore)
     run = new_run(store)
     store.transition(run.run_id, RunState.PENDING, RunState.RUNNING)
     store.finish_run(run.run_id, outputs={})
-    store.transition(run.run_id, RunState.RUNNING, RunState.DONE)
+    store.append_event(run.run_id, "step_started", {"step": 9})
     report = store.verify()
     assert report.ok and report.unsealed == [run.run_id]
+
+
+@pytest.mark.parametrize("finish_first", [True, False])
+def test_a_final_state_seals_the_chain_whatever_the_order(
+    store: EvidenceStore, finish_first: bool
+) -> None:
+    run = new_run(store)
+    store.transition(run.run_id, RunState.PENDING, RunState.RUNNING)
+    if finish_first:
+        store.finish_run(run.run_id, outputs={"a": 1})
+    store.transition(run.run_id, RunState.RUNNING, RunState.DONE)
+    if not finish_first:
+        store.finish_run(run.run_id, outputs={"a": 1})
+    manifest = store.manifest(run.run_id)
+    assert manifest is not None
+    assert manifest["event_count"] == len(store.events(run.run_id))
+    report = store.verify()
+    assert report.ok and report.unsealed == []
 
 
 # ---------------------------------------------------------------- property-based
