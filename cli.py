@@ -194,6 +194,127 @@ def sandbox_orders(
 
 # --------------------------------------------------------------------------- recipes / run
 
+recipes_app = typer.Typer(help="Declarative recipes: list, show, validate, JSON Schema.")
+app.add_typer(recipes_app, name="recipes")
+
+SiteOption = typer.Option(None, "--site", "-s", help="Site flavor folder under recipes/.")
+
+
+@recipes_app.command("list")
+@handles_errors
+def recipes_list(site: str | None = SiteOption) -> None:
+    """List the recipes under recipes/ (or $AIJIA_RECIPES) with their inputs and gate."""
+    from rich.table import Table
+
+    from agent.errors import RecipeError
+    from agent.recipe import list_recipes, load_recipe
+
+    table = Table(title="recipes")
+    for column in ("site", "name", "version", "inputs", "gate", "description"):
+        table.add_column(column, overflow="fold")
+    for path in list_recipes():
+        if site and path.parent.name != site:
+            continue
+        try:
+            recipe = load_recipe(path)
+        except RecipeError as err:
+            table.add_row(
+                path.parent.name,
+                path.stem,
+                "",
+                "",
+                "",
+                f"[red]invalid[/] ({len(err.problems)} problems)",
+            )
+            continue
+        gate = recipe.gate_index()
+        action = recipe.steps[gate].params.action if gate is not None else ""
+        table.add_row(
+            path.parent.name,
+            recipe.name,
+            recipe.version,
+            ", ".join(recipe.inputs),
+            action,
+            recipe.description,
+        )
+    _console().print(table)
+
+
+@recipes_app.command("show")
+@handles_errors
+def recipes_show(name: str, site: str | None = SiteOption) -> None:
+    """Show one recipe: inputs, steps with their phase (prepare / gate / commit), outputs."""
+    from rich.table import Table
+
+    from agent.recipe import find_recipe, load_recipe, outline
+
+    recipe = load_recipe(find_recipe(name, site))
+    console = _console()
+    console.print(f"[bold]{recipe.name}[/] v{recipe.version}  ({recipe.source})")
+    if recipe.description:
+        console.print(recipe.description)
+    if recipe.session:
+        console.print(f"session: reuses the login of recipe [bold]{recipe.session}[/]")
+    inputs = Table(title="inputs")
+    for column in ("name", "type", "required", "rule", "description"):
+        inputs.add_column(column, overflow="fold")
+    for key, spec in recipe.inputs.items():
+        rule = spec.model_dump(
+            by_alias=True, exclude_none=True, exclude={"type", "description", "required"}
+        )
+        inputs.add_row(
+            key, spec.type, "yes" if spec.is_required else "no", str(rule or ""), spec.description
+        )
+    console.print(inputs)
+    steps = Table(title="steps")
+    for column in ("#", "phase", "step", "what"):
+        steps.add_column(column, overflow="fold")
+    for number, phase, kind, summary in outline(recipe):
+        steps.add_row(number, phase, kind, summary, style="yellow" if phase == "gate" else None)
+    console.print(steps)
+    if recipe.outputs:
+        console.print("outputs: " + ", ".join(recipe.outputs))
+
+
+@recipes_app.command("validate")
+@handles_errors
+def recipes_validate(
+    paths: list[Path] = typer.Argument(None, help="Files or folders (default: all recipes)."),
+) -> None:
+    """Check recipes without starting a browser; print every problem; exit 2 if any."""
+    from agent.recipe import list_recipes, recipes_root, validate_paths
+
+    targets = paths or [recipes_root()]
+    problems = validate_paths(targets)
+    console = _console(stderr=bool(problems))
+    for problem in problems:
+        console.print(problem.render(), markup=False, soft_wrap=True)
+        console.print()
+    if problems:
+        console.print(f"[bold red]{len(problems)} problem(s)[/]")
+        raise typer.Exit(2)
+    count = sum(len(list_recipes(p)) if p.is_dir() else 1 for p in targets)
+    _console().print(f"[green]ok[/]: {count} recipe(s) valid")
+
+
+@recipes_app.command("schema")
+@handles_errors
+def recipes_schema(
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write here, not stdout."),
+) -> None:
+    """Print (or write) the recipe JSON Schema, for editor completion and validation."""
+    import json
+
+    from agent.recipe import recipe_schema
+
+    text = json.dumps(recipe_schema(), indent=2, sort_keys=False)
+    if output is None:
+        typer.echo(text)
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+        _console().print(f"wrote {output}")
+
+
 # --------------------------------------------------------------------------- evidence
 
 evidence_app = typer.Typer(

@@ -72,7 +72,11 @@ class Recipe(BaseModel):
     )
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="snake_case, the file's name.")
-    version: str = Field("1", description="Bumped when the steps change meaning.")
+    version: str = Field(
+        "1",
+        description="Bumped when the steps change meaning.",
+        json_schema_extra={"type": ["string", "integer", "number"]},
+    )
     site: str | None = Field(None, description="Site name in config.yaml `sites`.")
     description: str = Field("", description="What the recipe does, for people.")
     inputs: dict[str, InputSpec] = Field(default_factory=dict, description="Declared inputs.")
@@ -121,12 +125,48 @@ class Recipe(BaseModel):
 
 
 def recipe_schema() -> dict[str, Any]:
-    """The JSON Schema editors use (YAML language servers read `# yaml-language-server`)."""
+    """The JSON Schema editors use (e.g. `# yaml-language-server: $schema=recipe.json`).
+
+    Pydantic's schema, refined: models that also accept a shorthand string (selectors like
+    `label=Amount`, `goto: /orders`, `expect: "{{ … }}"`) say so, and secret references are
+    allowed wherever config-like credentials are.
+    """
     schema = Recipe.model_json_schema(by_alias=True)
+    models = _models_by_name(Recipe)
+    for name, definition in list(schema.get("$defs", {}).items()):
+        model = models.get(name)
+        if model is not None and _has_shorthand(model):
+            schema["$defs"][name] = {
+                "anyOf": [{"type": "string", "description": "shorthand form"}, definition],
+                "description": definition.get("description", ""),
+            }
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://aijia.dev/schema/recipe.json"
     schema["title"] = "Aijia recipe"
     return schema
+
+
+def _has_shorthand(model: type[BaseModel]) -> bool:
+    return "_shorthand" in model.__pydantic_decorators__.model_validators
+
+
+def _models_by_name(root: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    import typing
+
+    from agent.steps import STEP_TYPES
+
+    found: dict[str, type[BaseModel]] = {}
+    todo: list[Any] = [root, *STEP_TYPES.values()]
+    while todo:
+        tp = todo.pop()
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            if tp.__name__ in found:
+                continue
+            found[tp.__name__] = tp
+            todo += [f.annotation for f in tp.model_fields.values()]
+        else:
+            todo += list(typing.get_args(tp))
+    return found
 
 
 def _parse(path: Path) -> tuple[Recipe | None, list[Problem]]:
@@ -281,3 +321,41 @@ __all__ = [
     "recipes_root",
     "validate_paths",
 ]
+
+
+def outline(recipe: Recipe) -> list[tuple[str, str, str, str]]:
+    """(number, phase, kind, one-line summary) per step, nested steps included; for `show`."""
+    from agent.selectors import Selector
+
+    rows: list[tuple[str, str, str, str]] = []
+    gate = recipe.gate_index()
+
+    def walk(steps: list[Step], phase_of: Any) -> None:
+        for i, step in enumerate(steps):
+            params = step.params if step.key not in ("if", "for_each") else None
+            if isinstance(params, Selector):
+                summary = params.describe()
+            elif step.key == "if":
+                summary = f"if {getattr(step, 'if_', '')}"
+            elif step.key == "for_each":
+                summary = f"for each in {getattr(step, 'for_each', '')}"
+            elif isinstance(params, BaseModel):
+                dumped = params.model_dump(exclude_defaults=True, by_alias=True)
+                summary = " ".join(f"{k}={v!r}" for k, v in dumped.items())
+            elif isinstance(params, dict):
+                summary = ", ".join(params)
+            else:
+                summary = str(params)
+            if step.name:
+                summary = f"{step.name}: {summary}"
+            rows.append((step.number, phase_of(i), step.key, summary[:100]))
+            for _, children in step.children():
+                walk(children, lambda _i, p=phase_of(i): p)
+
+    def top_phase(i: int) -> str:
+        if gate is None or i < gate:
+            return "prepare"
+        return "gate" if i == gate else "commit"
+
+    walk(recipe.steps, top_phase)
+    return rows

@@ -166,7 +166,10 @@ DETAIL = """<h1>Order {oid}</h1>
 <button type=submit>Confirm refund</button></form>"""
 
 STATIC = """<h1>Static</h1><button>Save</button><button>Save</button>
-<p>price: <span data-testid=price>RM 1,299.00</span></p>"""
+<p>price: <span data-testid=price>RM 1,299.00</span></p>
+<label>Code <input name=code></label>
+<label>Colour <select name=colour><option>Red</option><option value=b>Blue</option></select></label>
+<a href="http://evil.example/steal">Partner site</a>"""
 
 SLOW = """<h1>Slow</h1><div id=late></div>
 <script>setTimeout(() => { document.getElementById('late').innerHTML =

@@ -1,0 +1,237 @@
+"""Steps in real Chromium against the local back office: selectors, navigation, waits,
+retries, challenge hand-off, control flow, TOTP and masking."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+
+from agent.recipe import load_recipe
+from agent.runner import RunResult, run_recipe
+from agent.states import RunState
+from tests.engine.conftest import RECIPES
+
+
+@pytest.fixture
+def write_recipe(tmp_path: Path) -> Any:
+    folder = tmp_path / "local"
+    folder.mkdir()
+    (folder / "login.yaml").write_text((RECIPES / "local" / "login.yaml").read_text())
+
+    def write(body: str, name: str = "case") -> Path:
+        path = folder / f"{name}.yaml"
+        path.write_text(f"name: {name}\nsite: local\n" + textwrap.dedent(body))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def go(run, chromium, settings, store) -> Any:
+    def go(path: Path, inputs: dict[str, Any] | None = None, **kw: Any) -> RunResult:
+        recipe = load_recipe(path)
+        return run(
+            run_recipe(recipe, inputs or {}, settings=settings, store=store, browser=chromium, **kw)
+        )
+
+    return go
+
+
+def events(store: Any, result: RunResult, kind: str) -> list[dict[str, Any]]:
+    return [dict(e.data) for e in store.events(result.run_id) if e.kind == kind]
+
+
+def test_strict_selector_names_the_matches_and_nth_picks_one(write_recipe, go, local_site):
+    path = write_recipe("""\
+        steps:
+          - goto: /static
+          - click: {role: button, name: Save, nth: 1}
+            safe: true
+          - click: {role: button, name: Save}
+            safe: true
+        """)
+    result = go(path)
+    assert result.state is RunState.FAILED
+    assert result.error_step == "3"
+    assert "role='button' name='Save' matched 2 elements, expected one" in result.error
+    assert '<button> "Save"' in result.error
+    assert "case.yaml:7:5" in result.error
+
+
+def test_blocked_navigation_is_refused_and_recorded(write_recipe, go, store, local_site):
+    path = write_recipe("""\
+        steps:
+          - goto: /static
+          - click: {role: link, name: Partner site}
+          - goto: "data:text/html,<h1>x</h1>"
+        """)
+    result = go(path)
+    assert result.state is RunState.FAILED
+    assert "refused to open data:text/html" in result.error
+    blocked = events(store, result, "navigation_blocked")
+    assert [b["url"] for b in blocked][:1] == ["http://evil.example/steal"]
+    assert any(b["url"].startswith("data:") for b in blocked)
+
+
+def test_transient_5xx_is_retried_with_backoff(write_recipe, go, store, local_site):
+    local_site.state.flaky_left = 2
+    path = write_recipe("""\
+        steps:
+          - goto: /flaky
+          - expect: {text: Finally}
+        """)
+    result = go(path)
+    assert result.state is RunState.DONE, result.error
+    assert len(events(store, result, "step_retried")) == 2
+
+
+def test_transient_5xx_gives_up_after_retries(write_recipe, go, local_site):
+    local_site.state.flaky_left = 5
+    path = write_recipe("""\
+        steps:
+          - goto: /flaky
+            retries: 1
+        """)
+    result = go(path)
+    assert result.state is RunState.FAILED
+    assert "answered HTTP 500" in result.error
+
+
+def test_wait_for_slow_content_then_extract(write_recipe, go, local_site):
+    path = write_recipe("""\
+        steps:
+          - goto: /slow
+          - wait_for: {visible: {testid: late}}
+          - extract: {late: {testid: late}}
+          - wait_for: {network_idle: true}
+          - expect: {url: "**/slow"}
+        outputs: {late: "{{ late }}"}
+        """)
+    result = go(path)
+    assert result.state is RunState.DONE, result.error
+    assert result.outputs == {"late": "Loaded late"}
+
+
+def test_missing_element_fails_with_what_was_seen(write_recipe, go, local_site):
+    path = write_recipe("""\
+        steps:
+          - goto: /static
+          - extract: {total: {label: Grand total}}
+            timeout: 0.5
+        """)
+    result = go(path)
+    assert result.state is RunState.FAILED
+    assert "extracting `total`: label='Grand total' matched nothing within 0.5s" in result.error
+    assert "'Static'" in result.error  # the page title seen
+    assert "hint:" in result.error
+
+
+def test_select_names_the_available_options(write_recipe, go, local_site):
+    path = write_recipe("""\
+        steps:
+          - goto: /static
+          - select: {label: Colour, value: blue}
+          - extract: {colour: {label: Colour}}
+          - select: {label: Colour, value: Green}
+        outputs: {colour: "{{ colour }}"}
+        """)
+    result = go(path)
+    assert result.state is RunState.FAILED
+    assert "no option 'Green'; it has: 'Red', 'Blue'" in result.error
+    assert result.outputs == {"colour": "Blue"}
+
+
+def test_challenge_page_hands_off_and_pauses_headless(write_recipe, go, store, local_site):
+    local_site.state.challenge = True
+    path = write_recipe("""\
+        session: login
+        steps:
+          - goto: /orders
+          - extract: {x: {label: Status}}
+        """)
+    result = go(path)
+    assert result.state is RunState.PAUSED, result.error
+    assert result.pause_reason == "handoff"
+    assert result.exit_code == 3
+    assert events(store, result, "challenge_detected")
+    assert store.get_run(result.run_id).state is RunState.PAUSED
+
+
+def test_control_flow_for_each_if_set_and_call(write_recipe, go, store, local_site):
+    write_recipe(
+        """\
+        inputs:
+          order_id: {type: string}
+        steps:
+          - goto: /orders/{{ inputs.order_id }}
+          - extract: {status: {label: Status}}
+        outputs: {status: "{{ status }}"}
+        """,
+        name="status_of",
+    )
+    path = write_recipe("""\
+        session: login
+        steps:
+          - goto: /orders
+          - extract:
+              orders:
+                table: {role: table, name: Orders}
+                columns: {id: Order, status: Status, total: {header: Total, as: money}}
+          - set: {seen: []}
+          - for_each: "{{ orders }}"
+            as: order
+            max: 5
+            steps:
+              - if: "{{ order.status == 'Paid' }}"
+                then:
+                  - call: {recipe: status_of, with: {order_id: "{{ order.id }}"}, as: detail}
+                  - set: {seen: "{{ seen + [detail.status] }}"}
+                else:
+                  - set: {seen: "{{ seen + ['skipped ' ~ order_index] }}"}
+          - expect: "{{ seen | length == 2 }}"
+        outputs: {seen: "{{ seen }}", first_total: "{{ orders[0].total }}"}
+        """)
+    result = go(path)
+    assert result.state is RunState.DONE, result.error
+    assert result.outputs == {
+        "seen": ["Paid", "skipped 1"],
+        "first_total": {"amount": 25.0, "currency": "USD"},
+    }
+    numbers = [e["step"] for e in events(store, result, "step_finished")]
+    assert "4.1.1" in numbers  # nested steps are numbered by their position
+
+
+def test_totp_code_is_typed_and_masked(write_recipe, go, store, local_site, monkeypatch):
+    secret = pyotp.random_base32()
+    monkeypatch.setenv("AIJIA_TEST_TOTP", secret)
+    path = write_recipe("""\
+        steps:
+          - goto: /static
+          - totp: {label: Code, secret: {$env: AIJIA_TEST_TOTP}}
+          - extract: {typed: {label: Code}}
+        outputs: {typed: "{{ typed }}"}
+        """)
+    result = go(path)
+    assert result.state is RunState.DONE, result.error
+    assert result.outputs == {"typed": "******"}
+    everything = json.dumps([dict(e.data) for e in store.events(result.run_id)])
+    assert secret not in everything
+
+
+def test_when_skips_steps(write_recipe, go, store, local_site):
+    path = write_recipe("""\
+        inputs:
+          fast: {type: boolean, default: true}
+        steps:
+          - goto: /static
+          - extract: {never: {label: Nothing here}}
+            when: "{{ not inputs.fast }}"
+        """)
+    result = go(path)
+    assert result.state is RunState.DONE, result.error
+    assert any(e["outcome"] == "skipped" for e in events(store, result, "step_finished"))
