@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -14,11 +15,16 @@ from typing import Any
 
 from evidence.hashing import canonical_json
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 
 def to_json_value(value: Any) -> Any:
     """Convert to dict/list/str/int/float/bool/None; money (Decimal) becomes its exact string."""
-    if value is None or isinstance(value, bool | str):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, str):
+        # Lone surrogates (broken pages produce them) cannot be stored as UTF-8.
+        return _SURROGATE.sub("\ufffd", value)
     if isinstance(value, Enum):
         return to_json_value(value.value)
     if isinstance(value, int):
@@ -36,7 +42,7 @@ def to_json_value(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return to_json_value(dataclasses.asdict(value))
     if isinstance(value, Mapping):
-        return {str(k): to_json_value(v) for k, v in value.items()}
+        return {to_json_value(str(k)): to_json_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [to_json_value(v) for v in value]
     if isinstance(value, set | frozenset):

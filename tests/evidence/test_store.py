@@ -7,6 +7,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agent.config import EvidenceSettings, Settings
 from agent.errors import EvidenceError
@@ -224,3 +226,35 @@ def test_reopening_a_store_keeps_everything(store_dir: Path) -> None:
     with EvidenceStore(store_dir) as second:
         assert second.get_run(run.run_id).state is RunState.DONE
         assert second.verify().ok
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.dictionaries(st.text(max_size=8), json_values, max_size=5))
+def test_any_json_data_round_trips_and_verifies(store: EvidenceStore, data: dict) -> None:
+    run = new_run(store)
+    written = store.append_event(run.run_id, "step_finished", data)
+    [read] = [e for e in store.events(run.run_id) if e.seq == written.seq]
+    assert read == written
+    assert store.verify([run.run_id]).ok
+
+
+def test_lone_surrogates_are_replaced_not_fatal(store: EvidenceStore) -> None:
+    run = new_run(store)
+    event = store.append_event(run.run_id, "step_finished", {"text\ud800": "a\udc00b"})
+    assert event.data == {"text\ufffd": "a\ufffdb"}
+    assert store.verify([run.run_id]).ok
