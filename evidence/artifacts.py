@@ -95,6 +95,8 @@ def _mask_zip(content: bytes, redactor: Redactor, patterns: bool) -> bytes:
 
 def prepare_content(content: bytes, *, kind: str, media_type: str, redactor: Redactor) -> bytes:
     """The bytes to store: `content` with secrets (and, for text, patterns) masked."""
+    if not redactor.active and not redactor.has_patterns:
+        return content  # nothing to mask: keep the bytes (and skip unpacking big traces)
     base = media_type.split(";", 1)[0].strip().lower()
     if base in ZIP_MEDIA_TYPES or kind == "trace":
         return _mask_zip(content, redactor, patterns=True)

@@ -50,6 +50,11 @@ def _open_image(data: bytes) -> Image:
     try:
         image = PILImage.open(io.BytesIO(data))
         image.load()
+    except PILImage.DecompressionBombError as exc:
+        raise EvidenceError(
+            f"screenshot is too large to store safely: {exc}",
+            hint="capture the viewport instead of the full page (evidence.full_page: false)",
+        ) from exc
     except (UnidentifiedImageError, OSError) as exc:
         raise EvidenceError(
             f"screenshot is not a readable image ({len(data)} bytes): {exc}",

@@ -86,7 +86,12 @@ class Redactor:
 
     @property
     def active(self) -> bool:
+        """Are any secrets registered?"""
         return bool(self._variants)
+
+    @property
+    def has_patterns(self) -> bool:
+        return bool(self._patterns or self._custom)
 
     def mask_text(self, text: str) -> str:
         """Mask registered secrets (every spelling) in a string."""
