@@ -101,7 +101,9 @@ def _start_session(site: Site, email: str, stage: str, next_url: str, target: st
     response.set_cookie(
         site.spec.session_cookie,
         token,
-        max_age=site.faults.session_ttl,
+        # The cookie outlives the server-side session, so an expired login is noticed (and
+        # said) by the server rather than silently dropped by the browser.
+        max_age=site.faults.session_ttl + 3600,
         httponly=True,
         samesite="lax",
     )
