@@ -73,6 +73,7 @@ class PageReviewed(TrailEvent):
     kind: ClassVar[str] = "page_reviewed"
     url: str
     title: str = ""
+    label: str = ""
     step: int | None = None
     extracted: dict[str, Any] = field(default_factory=dict)
 
@@ -173,7 +174,8 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
     "What did the customer ask?": ("customer_asked",),
     "Which knowledge or policy was used?": ("knowledge_used",),
     "What did the agent suggest?": ("agent_suggested",),
-    "Which back-office pages were reviewed?": ("page_reviewed",),
+    # page_captured: what the runner's screenshot/snapshot steps record (free-form)
+    "Which back-office pages were reviewed?": ("page_reviewed", "page_captured"),
     "Who approved?": ("approved", "rejected"),
     "What was finally done or sent?": ("action_done", "reply_sent"),
 }

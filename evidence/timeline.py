@@ -49,6 +49,10 @@ def _title(kind: str, data: Mapping[str, Any]) -> str:
         ),
         "agent_suggested": lambda: f"Agent suggested ({d.get('by')}): {d.get('suggestion')}",
         "page_reviewed": lambda: f"Page reviewed: {d.get('title') or d.get('url')}",
+        "page_captured": lambda: (
+            f"Page captured ({d.get('label')}): {d.get('title') or d.get('url')}"
+        ),
+        "failure_captured": lambda: f"Page at the failure: {d.get('title') or d.get('url')}",
         "gate_opened": lambda: f"Gate opened for {d.get('action')}: {d.get('summary')}",
         "approved": lambda: f"Approved by {d.get('approver')}",
         "rejected": lambda: f"Rejected by {d.get('approver')}",
@@ -83,7 +87,7 @@ def _values(kind: str, data: Mapping[str, Any]) -> Mapping[str, Any]:
         return dict(data.get("inputs") or {})
     if kind in TYPED_SIMPLE:
         return {}
-    return {k: v for k, v in data.items() if k not in ("url", "title")}
+    return {k: v for k, v in data.items() if k not in ("url", "title", "label")}
 
 
 TYPED_SIMPLE = frozenset(
