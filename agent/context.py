@@ -155,11 +155,7 @@ class RunContext:
             refs += self.sink.put_screenshot(png, highlight=box)
         if dom:
             html = self.masker.text(await self.page.content())
-            sink: Any = self.sink  # the store also takes the site, for its redaction selectors
-            try:
-                refs.append(sink.put_dom(html, site=self.site_name))
-            except TypeError:
-                refs.append(self.sink.put_dom(html))
+            refs.append(self.sink.put_dom(html, site=self.site_name))
         title = await self.page.title()
         self.event(kind, {"label": label, "url": self.page.url, "title": title}, refs)
         return refs
