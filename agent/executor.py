@@ -77,6 +77,7 @@ async def execute_step(ctx: RunContext, step: Step) -> None:
     outcome: dict[str, Any] = {"outcome": "ok"}
     try:
         await _attempts(ctx, step, retries)
+        await _capture_by_policy(ctx, step)
         if step.key in _NAVIGATING and await challenge_present(ctx):
             ctx.event("challenge_detected", {**base, "url": ctx.page.url})
             await wait_for_human(
@@ -116,6 +117,19 @@ async def _attempts(ctx: RunContext, step: Step, retries: int) -> None:
                 {"step": step.number, "attempt": attempt, "error": ctx.masker.text(exc.message)},
             )
             await asyncio.sleep(backoff(attempt))
+
+
+async def _capture_by_policy(ctx: RunContext, step: Step) -> None:
+    """`evidence.capture`: every_page (after each navigation), on_action (after each
+    click/press), on_failure and off (nothing here; failures are the runner's)."""
+    from evidence.capture import wants_capture
+
+    policy = ctx.settings.evidence.capture
+    page = step.key == "goto" or (step.effect == "act" and policy == "every_page")
+    if (page and wants_capture(policy, "page")) or (
+        step.effect == "act" and wants_capture(policy, "action")
+    ):
+        await ctx.capture_page(f"after step {step.number}", timeout_ms=10_000)
 
 
 def _from_playwright(exc: Exception) -> StepError:

@@ -136,6 +136,7 @@ class Extract(Step):
 
     async def run(self, ctx: RunContext) -> None:
         timeout = ctx.timeout_ms(self)
+        extracted: dict[str, Any] = {}
         for name, spec in self.extract.items():
             try:
                 if isinstance(spec, TableSpec):
@@ -147,6 +148,17 @@ class Extract(Step):
             except StepError as exc:
                 raise type(exc)(f"extracting `{name}`: {exc.message}", hint=exc.hint) from None
             ctx.set_value(name, value)
+            extracted[name] = value
+        # the evidence trail: which back-office page was reviewed, and what was read from it
+        ctx.event(
+            "page_reviewed",
+            {
+                "url": ctx.page.url,
+                "title": await ctx.page.title(),
+                "step": ctx.top_level_index(self) + 1,
+                "extracted": extracted,
+            },
+        )
 
 
 async def _read_field(

@@ -50,6 +50,8 @@ def test_lookup_order_logs_in_extracts_and_finishes(run, chromium, settings, sto
     finished = [e.data for e in store.events(result.run_id) if e.kind == "step_finished"]
     assert all({"duration_ms", "url", "outcome"} <= set(d) for d in finished)
     assert "page_captured" in events
+    reviewed = [e.data for e in store.events(result.run_id) if e.kind == "page_reviewed"]
+    assert reviewed[0]["extracted"]["status"] == "Paid" and reviewed[0]["step"] == 3
     # the session file is private and the password never reached the store
     session = next((settings.data_dir / "sessions").glob("*.json"))
     assert stat.S_IMODE(session.stat().st_mode) == 0o600
@@ -210,3 +212,18 @@ def test_session_file_mode(settings: Any) -> None:
     path = SessionStore(settings.data_dir).save("local", "a@b", {"cookies": []})
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(Path(path).parent).st_mode) == 0o700
+
+
+def test_capture_policy_on_action_captures_after_clicks(run, chromium, settings, store, local_site):
+    settings.evidence.capture = "on_action"
+    recipe = load_recipe(LOCAL / "lookup_order.yaml")
+    result = run(
+        run_recipe(
+            recipe, {"order_id": "A100000000001"}, settings=settings, store=store, browser=chromium
+        )
+    )
+    assert result.state is RunState.DONE, result.error
+    captured = [e for e in store.events(result.run_id) if e.kind == "page_captured"]
+    labels = [e.data["label"] for e in captured]
+    assert "after step 2" in labels  # the click on the order link
+    assert all(e.artifacts for e in captured)
