@@ -170,7 +170,8 @@ def _models_by_name(root: type[BaseModel]) -> dict[str, type[BaseModel]]:
 
 
 def _parse(path: Path) -> tuple[Recipe | None, list[Problem]]:
-    from agent.recipe_checks import check_recipe, check_structure, translate_errors
+    from agent.recipe_checks import check_recipe, check_structure
+    from agent.recipe_errors import translate_errors
 
     try:
         raw, smap = load_yaml_with_marks(path)

@@ -357,6 +357,9 @@ async def run_batch(
     import asyncio
 
     site_name = _site(recipe, settings, site)
+    login = login_recipe_for(recipe)
+    # a missing secret fails the whole batch now, before the browser starts
+    resolve_secrets([recipe, *([login] if login else [])], settings, site_name, store)
     sessions = SessionManager(settings)
     limit = asyncio.Semaphore(max(1, concurrency))
 

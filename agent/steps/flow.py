@@ -119,6 +119,11 @@ class ForEach(Step):
                 f"for_each needs a list, got {type(items).__name__}: {str(items)[:80]!r}",
                 hint='use a whole expression like "{{ items }}" so the list keeps its type',
             )
+        if len(items) > self.max:
+            ctx.event(
+                "for_each_truncated",
+                {"step": self.number, "items": len(items), "max": self.max},
+            )
         for index, item in enumerate(list(items)[: self.max]):
             ctx.set_value(self.as_, item)
             ctx.set_value(f"{self.as_}_index", index)

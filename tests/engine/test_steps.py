@@ -235,3 +235,54 @@ def test_when_skips_steps(write_recipe, go, store, local_site):
     result = go(path)
     assert result.state is RunState.DONE, result.error
     assert any(e["outcome"] == "skipped" for e in events(store, result, "step_finished"))
+
+
+def test_headed_handoff_waits_for_the_human(
+    write_recipe, run, chromium, settings, store, local_site
+):
+    import asyncio
+
+    local_site.state.challenge = True
+    path = write_recipe("""\
+        session: login
+        steps:
+          - goto: /orders
+          - expect: {visible: {role: heading, name: Orders}}
+        """)
+
+    async def human() -> None:
+        # a person solves the challenge in the window the agent handed over
+        for _ in range(100):
+            for context in chromium.contexts:
+                for page in context.pages:
+                    if await page.get_by_role("heading", name="Security check").count():
+                        await asyncio.sleep(1.0)  # people take a moment
+                        local_site.state.challenge = False
+                        await page.reload()
+                        return
+            await asyncio.sleep(0.1)
+
+    async def both() -> Any:
+        recipe = load_recipe(path)
+        result, _ = await asyncio.gather(
+            run_recipe(recipe, {}, settings=settings, store=store, browser=chromium, headed=True),
+            human(),
+        )
+        return result
+
+    result = run(both())
+    assert result.state is RunState.DONE, result.error
+    kinds = [e.kind for e in store.events(result.run_id)]
+    assert "handoff_started" in kinds and "handoff_finished" in kinds
+
+
+def test_explicit_handoff_step_pauses_headless(write_recipe, go, store, local_site):
+    path = write_recipe("""\
+        steps:
+          - goto: /static
+          - handoff: {message: Confirm the payout in the bank window}
+        """)
+    result = go(path)
+    assert result.state is RunState.PAUSED and result.pause_reason == "handoff"
+    pending = events(store, result, "handoff_pending")
+    assert pending[0]["message"] == "Confirm the payout in the bank window"
