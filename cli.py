@@ -315,6 +315,229 @@ def recipes_schema(
         _console().print(f"wrote {output}")
 
 
+InputOption = typer.Option(
+    None, "--input", "-i", help="An input as key=value; repeat for several inputs."
+)
+
+
+@app.command("run")
+@handles_errors
+def run(
+    recipe: str = typer.Argument(..., help="Recipe name (recipes/<site>/NAME.yaml) or a path."),
+    inputs: list[str] | None = InputOption,
+    inputs_file: Path | None = typer.Option(
+        None, "--inputs-file", "-f", help="A .csv (with header) or .jsonl file: one run a row."
+    ),
+    site: str | None = typer.Option(
+        None, "--site", help="Site from config.yaml (default: the recipe's)."
+    ),
+    concurrency: int = typer.Option(
+        4, "--concurrency", "-n", min=1, max=32, help="Browser contexts at once in a batch."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Run the prepare phase only: nothing is changed, no gate pauses."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object per run on stdout (for schedulers)."
+    ),
+    headed: bool = typer.Option(False, "--headed", help="Show the browser window."),
+    case: str | None = typer.Option(None, "--case", help="Attach the runs to this case id."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Run a recipe once, or once per row of an inputs file, and show what happened.
+
+    Exit codes: 0 all done, 1 a run failed, 2 invalid recipe or input, 3 a run paused at a gate.
+    """
+    import asyncio
+
+    from agent.batch import check_rows, overall_exit_code
+    from agent.config import load_config
+    from agent.errors import InputError
+    from agent.recipe import find_recipe, load_recipe
+    from agent.rows import parse_pairs, read_rows
+
+    settings = load_config(config)
+    recipe_obj = load_recipe(find_recipe(recipe, _flavor_of(settings, site)))
+    pairs = parse_pairs(inputs or [])
+    if inputs_file is not None:
+        rows = [{**row, **pairs} for row in read_rows(inputs_file)]
+        if not rows:
+            raise InputError(f"inputs file {inputs_file} has no rows")
+    else:
+        rows = [pairs]
+    problems = check_rows(recipe_obj, rows, numbered=inputs_file is not None)
+    if problems:
+        shown = "\n".join(str(p) for p in problems[:20])
+        more = f"\n… and {len(problems) - 20} more rows" if len(problems) > 20 else ""
+        raise InputError(
+            f"{len(problems)} of {len(rows)} rows are invalid; nothing was run:\n{shown}{more}"
+        )
+    results = asyncio.run(
+        _run_rows(recipe_obj, rows, settings, site, concurrency, dry_run, headed, case, as_json)
+    )
+    if as_json:
+        _print_run_lines(results)
+    else:
+        _print_run_summary(results, settings)
+    code = overall_exit_code(results)
+    if code:
+        raise typer.Exit(code)
+
+
+def _flavor_of(settings: Any, site: str | None) -> str | None:
+    if site is None:
+        return None
+    if site not in settings.sites:
+        from agent.errors import ConfigError
+
+        known = ", ".join(settings.sites) or "none"
+        raise ConfigError(f"no site {site!r} in config.yaml", hint=f"known sites: {known}")
+    return str(settings.sites[site].flavor or site)
+
+
+async def _run_rows(
+    recipe: Any,
+    rows: list[dict[str, Any]],
+    settings: Any,
+    site: str | None,
+    concurrency: int,
+    dry_run: bool,
+    headed: bool,
+    case: str | None,
+    quiet: bool,
+) -> list[Any]:
+    from agent.runner import run_batch, run_recipe
+    from evidence.store import EvidenceStore
+
+    with EvidenceStore.open(settings) as store:
+        if len(rows) == 1:
+            return [
+                await run_recipe(
+                    recipe,
+                    rows[0],
+                    settings=settings,
+                    store=store,
+                    dry_run=dry_run,
+                    headed=headed,
+                    site=site,
+                    case_id=case,
+                )
+            ]
+        progress = None if quiet else _batch_progress(len(rows))
+        try:
+            return await run_batch(
+                recipe,
+                rows,
+                settings=settings,
+                store=store,
+                concurrency=concurrency,
+                progress_callback=progress.advance if progress else None,
+                dry_run=dry_run,
+                headed=headed,
+                site=site,
+            )
+        finally:
+            if progress:
+                progress.stop()
+
+
+class _BatchProgress:
+    """A rich progress bar on stderr that counts done / paused / failed as rows finish."""
+
+    def __init__(self, total: int) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.counts = {"done": 0, "paused": 0, "failed": 0}
+        self.bar = Progress(
+            TextColumn("[bold]runs"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=_console(stderr=True),
+            transient=False,
+        )
+        self.task = self.bar.add_task(self._text(), total=total)
+        self.bar.start()
+
+    def _text(self) -> str:
+        c = self.counts
+        return (
+            f"[green]{c['done']} done[/] [yellow]{c['paused']} paused[/] "
+            f"[red]{c['failed']} failed[/]"
+        )
+
+    def advance(self, result: Any) -> None:
+        key = result.state.value if result.state.value in self.counts else "failed"
+        self.counts[key] += 1
+        self.bar.update(self.task, advance=1, description=self._text())
+
+    def stop(self) -> None:
+        self.bar.stop()
+
+
+def _batch_progress(total: int) -> _BatchProgress:
+    return _BatchProgress(total)
+
+
+def _print_run_lines(results: list[Any]) -> None:
+    import json
+
+    from agent.batch import result_json
+
+    for result in results:
+        typer.echo(json.dumps(result_json(result), ensure_ascii=False, default=str))
+
+
+def _print_run_summary(results: list[Any], settings: Any) -> None:
+    import json
+
+    from rich.table import Table
+
+    from agent.batch import summary_counts
+
+    console = _console()
+    if len(results) == 1:
+        result = results[0]
+        if result.outputs:
+            console.print_json(json.dumps(result.outputs, ensure_ascii=False, default=str))
+    table = Table(title=f"{results[0].recipe} on {results[0].site}", show_lines=False)
+    for column in ("row", "run", "state", "detail"):
+        table.add_column(column, overflow="fold")
+    colors = {"done": "green", "paused": "yellow"}
+    # A big batch lists only the runs that need a look; the counts below cover the rest.
+    listed = results if len(results) <= 30 else [r for r in results if r.state.value != "done"]
+    for result in listed:
+        state = result.state.value
+        if result.gate is not None:
+            detail = f"waits at gate: {result.gate.summary}"
+        elif result.pause_reason:
+            detail = f"waits for a human ({result.pause_reason})"
+        else:
+            detail = (result.error or "").splitlines()[0] if result.error else ""
+        table.add_row(
+            str(result.row or 1),
+            result.run_id or "-",
+            f"[{colors.get(state, 'red')}]{state}[/]",
+            detail,
+        )
+    console.print(table)
+    counts = ", ".join(f"{n} {state}" for state, n in summary_counts(results).items())
+    console.print(f"{len(results)} runs: {counts}")
+    console.print(f"evidence: {settings.data_dir / 'evidence'}  (aijia evidence show RUN)")
+    for result in results:
+        if result.error and len(results) == 1:
+            console.print(f"[red]error:[/] {result.error}", soft_wrap=True)
+
+
 # --------------------------------------------------------------------------- evidence
 
 evidence_app = typer.Typer(
