@@ -15,22 +15,28 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agent.config import Settings
 from agent.context import RunContext
 from agent.errors import AgentError, ConfigError, InputError, StepError
-from agent.executor import execute_step, execute_steps
+from agent.executor import execute_step
 from agent.inputs import bind_inputs
 from agent.login import SessionManager, account_of, login_recipe_for
 from agent.preflight import resolve_secrets
-from agent.recipe import Recipe, find_recipe, load_recipe
-from agent.sites import SiteGuard
+from agent.recipe import Recipe
+from agent.runtime import (
+    capture_failure,
+    open_browser,
+    render_outputs,
+    run_context,
+    run_prepare_phase,
+    site_name_for,
+)
 from agent.states import RunState
 from agent.steps.base import PauseRun
-from agent.templating import render
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser
@@ -76,36 +82,6 @@ class RunResult:
 ProgressCallback = Callable[[RunResult], None]
 
 
-@contextlib.asynccontextmanager
-async def _browser(settings: Settings, browser: Browser | None, headed: bool) -> AsyncIterator[Any]:
-    if browser is not None:
-        yield browser
-        return
-    from playwright.async_api import async_playwright
-
-    from agent.browser import launch
-
-    async with async_playwright() as pw:
-        own = await launch(pw, settings.browser, headless=False if headed else None)
-        try:
-            yield own
-        finally:
-            await own.close()
-
-
-def _site(recipe: Recipe, settings: Settings, site: str | None) -> str:
-    name = site or recipe.site
-    if not name:
-        raise ConfigError(f"recipe {recipe.name} names no site", hint="pass --site NAME")
-    if name not in settings.sites:
-        known = ", ".join(settings.sites) or "none"
-        raise ConfigError(
-            f"site {name!r} is not in {settings.source or 'config.yaml'} (sites: {known})",
-            hint="add it under `sites:` with base_url and credentials",
-        )
-    return name
-
-
 async def run_recipe(
     recipe: Recipe,
     inputs: Mapping[str, Any],
@@ -125,7 +101,7 @@ async def run_recipe(
     Raises InputError, SecretError, ConfigError (nothing started); BrowserError when Chromium
     cannot start. Step failures do not raise: they are in the result (state failed).
     """
-    site_name = _site(recipe, settings, site)
+    site_name = site_name_for(recipe, settings, site)
     bound = bind_inputs(recipe, inputs, row=row)
     login = login_recipe_for(recipe)
     masker = resolve_secrets([recipe, *([login] if login else [])], settings, site_name, store)
@@ -152,65 +128,40 @@ async def run_recipe(
         "dry_run": dry_run,
     }
     try:
-        async with _browser(settings, browser, headed) as chromium:
-            context = await sessions.new_context(chromium, site_name, account)
-            try:
-                page = await context.new_page()
-                guard = SiteGuard(site_settings)
-                ctx = RunContext(
-                    recipe=recipe,
-                    settings=settings,
-                    site_name=site_name,
-                    site=site_settings,
-                    sink=store,
-                    run_id=run_id,
-                    page=page,
-                    browser_context=context,
-                    guard=guard,
-                    inputs=bound,
-                    run_steps_impl=execute_steps,
-                    call_recipe_impl=_call_recipe,
-                    masker=masker,
-                    dry_run=dry_run,
-                    headed=headed,
-                )
-                ctx.watch_navigation()
-                await guard.install(
-                    context,
-                    lambda url, why: ctx.event("navigation_blocked", {"url": url, "reason": why}),
-                )
-                result = await _drive(ctx, login, sessions, base)
-            finally:
-                await context.close()
+        async with (
+            open_browser(settings, browser, headed) as chromium,
+            run_context(
+                chromium,
+                recipe=recipe,
+                settings=settings,
+                site_name=site_name,
+                store=store,
+                run_id=run_id,
+                inputs=bound,
+                masker=masker,
+                sessions=sessions,
+                dry_run=dry_run,
+                headed=headed,
+            ) as ctx,
+        ):
+            result = await _drive(ctx, login, sessions, base)
     except AgentError as exc:
         if isinstance(exc, InputError | ConfigError):
             raise
-        _close_failed(store, run_id, RunState.RUNNING, str(exc))
+        close_failed(store, run_id, RunState.RUNNING, str(exc))
         raise
-    return _with_duration(result, started)
+    return with_duration(result, started)
 
 
 async def _drive(
     ctx: RunContext, login: Recipe | None, sessions: SessionManager, base: dict[str, Any]
 ) -> RunResult:
     recipe, store, run_id = ctx.recipe, ctx.sink, ctx.run_id
-    relogged = False
     try:
-        if login is not None:
-            await sessions.ensure_logged_in(ctx, login)
-        while True:
-            ctx.values = {}
-            try:
-                await execute_steps(ctx, recipe.prepare_steps())
-                break
-            except StepError:
-                if relogged or login is None or not await sessions.expired(ctx, login):
-                    raise
-                relogged = True  # log in again once, then repeat the (harmless) prepare phase
-                await sessions.relogin(ctx, login)
+        await run_prepare_phase(ctx, login, sessions)
         gate_at = recipe.gate_index()
         if gate_at is None or ctx.dry_run:
-            outputs = _outputs(ctx)
+            outputs = render_outputs(ctx)
             gate = _gate_preview(ctx, gate_at) if gate_at is not None else None
             store.finish_run(run_id, outputs=outputs)
             store.transition(run_id, RunState.RUNNING, RunState.DONE)
@@ -220,10 +171,10 @@ async def _drive(
     except PauseRun as pause:
         return _pause(ctx, pause, base)
     except StepError as exc:
-        await _capture_failure(ctx)
+        await capture_failure(ctx)
         state = RunState.IN_DOUBT if ctx.act_started else RunState.FAILED
         message = ctx.masker.text(str(exc))
-        outputs = _outputs(ctx, partial=True)
+        outputs = render_outputs(ctx, partial=True)
         store.finish_run(run_id, outputs=outputs, error=message)
         store.transition(run_id, RunState.RUNNING, state, reason=message.splitlines()[0])
         return RunResult(
@@ -265,7 +216,7 @@ def _pause(ctx: RunContext, pause: PauseRun, base: dict[str, Any]) -> RunResult:
     return RunResult(
         **base,
         state=RunState.PAUSED,
-        outputs=_outputs(ctx, partial=True),
+        outputs=render_outputs(ctx, partial=True),
         pause_reason=pause.reason,
         gate=gate,
         exit_code=3,
@@ -283,59 +234,16 @@ def _gate_preview(ctx: RunContext, index: int) -> GateInfo:
     )
 
 
-def _outputs(ctx: RunContext, *, partial: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    scope = ctx.scope()
-    for name, template in ctx.recipe.outputs.items():
-        try:
-            out[name] = render(template, scope)
-        except StepError:
-            if not partial:
-                raise
-    masked: dict[str, Any] = ctx.masker.data(out)
-    return masked
-
-
-async def _capture_failure(ctx: RunContext) -> None:
-    from evidence.capture import wants_capture
-
-    if not wants_capture(ctx.settings.evidence.capture, "failure"):
-        return
-    with contextlib.suppress(Exception):  # the page may be gone; the error still counts
-        await ctx.capture_page("failure", timeout_ms=5_000, kind="failure_captured")
-
-
-def _close_failed(store: EvidenceSink, run_id: str, state: RunState, message: str) -> None:
+def close_failed(store: EvidenceSink, run_id: str, state: RunState, message: str) -> None:
     with contextlib.suppress(Exception):
         store.finish_run(run_id, outputs={}, error=message)
         store.transition(run_id, state, RunState.FAILED, reason=message.splitlines()[0])
 
 
-def _with_duration(result: RunResult, started: float) -> RunResult:
+def with_duration(result: RunResult, started: float) -> RunResult:
     from dataclasses import replace
 
     return replace(result, duration_s=round(time.monotonic() - started, 3))
-
-
-async def _call_recipe(ctx: RunContext, name: str, raw_inputs: dict[str, Any]) -> dict[str, Any]:
-    folder = ctx.recipe.flavor_dir
-    path = find_recipe(
-        name, folder.name if folder else None, root=folder.parent if folder else None
-    )
-    sub = load_recipe(path)
-    if sub.gate_index() is not None:
-        raise StepError(f"recipe {name} has a gate; only recipes without a gate can be called")
-    try:
-        bound = bind_inputs(sub, raw_inputs)
-    except InputError as exc:
-        raise StepError(f"calling {name}: {exc.message}", hint=exc.hint) from None
-    saved = (ctx.recipe, ctx.inputs, ctx.values)
-    ctx.recipe, ctx.inputs, ctx.values = sub, bound, {}
-    try:
-        await execute_steps(ctx, list(sub.steps))
-        return _outputs(ctx)
-    finally:
-        ctx.recipe, ctx.inputs, ctx.values = saved
 
 
 async def run_batch(
@@ -356,14 +264,14 @@ async def run_batch(
     """
     import asyncio
 
-    site_name = _site(recipe, settings, site)
+    site_name = site_name_for(recipe, settings, site)
     login = login_recipe_for(recipe)
     # a missing secret fails the whole batch now, before the browser starts
     resolve_secrets([recipe, *([login] if login else [])], settings, site_name, store)
     sessions = SessionManager(settings)
     limit = asyncio.Semaphore(max(1, concurrency))
 
-    async with _browser(settings, None, headed) as chromium:
+    async with open_browser(settings, None, headed) as chromium:
 
         async def one(index: int, raw: Mapping[str, Any]) -> RunResult:
             async with limit:

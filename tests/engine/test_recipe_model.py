@@ -168,7 +168,9 @@ def test_masker_masks_nested_values() -> None:
 def test_find_recipe(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIJIA_RECIPES", str(RECIPES))
     assert find_recipe("lookup_order", "local") == RECIPES / "local" / "lookup_order.yaml"
-    assert find_recipe("lookup_order") == RECIPES / "local" / "lookup_order.yaml"
+    assert find_recipe("prepare_refund") == RECIPES / "local" / "prepare_refund.yaml"
+    with pytest.raises(Exception, match="exists for several sites: local, shoplane"):
+        find_recipe("lookup_order")
     with pytest.raises(Exception, match="did you mean 'lookup_order'"):
         find_recipe("lookup_ordr", "local")
 

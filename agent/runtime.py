@@ -1,0 +1,174 @@
+"""The pieces a run and a resume share: the browser, a run's context, the prepare phase.
+
+`agent.runner` (first run, batches) and `agent.resume` (the commit phase after approval) are
+built from these, so both see the same sessions, domain guard, masking and evidence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from agent.config import Settings
+from agent.context import RunContext
+from agent.errors import ConfigError, InputError, StepError
+from agent.executor import execute_steps
+from agent.inputs import bind_inputs
+from agent.login import SessionManager, account_of
+from agent.recipe import Recipe, find_recipe, load_recipe
+from agent.secrets import Masker
+from agent.sites import SiteGuard
+from agent.templating import render
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
+
+    from evidence.api import EvidenceSink
+
+
+@contextlib.asynccontextmanager
+async def open_browser(
+    settings: Settings, browser: Browser | None, headed: bool
+) -> AsyncIterator[Any]:
+    """The given browser, or a new Chromium closed on exit."""
+    if browser is not None:
+        yield browser
+        return
+    from playwright.async_api import async_playwright
+
+    from agent.browser import launch
+
+    async with async_playwright() as pw:
+        own = await launch(pw, settings.browser, headless=False if headed else None)
+        try:
+            yield own
+        finally:
+            await own.close()
+
+
+def site_name_for(recipe: Recipe, settings: Settings, site: str | None) -> str:
+    name = site or recipe.site
+    if not name:
+        raise ConfigError(f"recipe {recipe.name} names no site", hint="pass --site NAME")
+    if name not in settings.sites:
+        known = ", ".join(settings.sites) or "none"
+        raise ConfigError(
+            f"site {name!r} is not in {settings.source or 'config.yaml'} (sites: {known})",
+            hint="add it under `sites:` with base_url and credentials",
+        )
+    return name
+
+
+@contextlib.asynccontextmanager
+async def run_context(
+    chromium: Browser,
+    *,
+    recipe: Recipe,
+    settings: Settings,
+    site_name: str,
+    store: EvidenceSink,
+    run_id: str,
+    inputs: dict[str, Any],
+    masker: Masker,
+    sessions: SessionManager,
+    dry_run: bool = False,
+    headed: bool = False,
+) -> AsyncIterator[RunContext]:
+    """A fresh browser context (saved session, domain guard) and the run's RunContext."""
+    site = settings.sites[site_name]
+    context = await sessions.new_context(chromium, site_name, account_of(site.credentials))
+    try:
+        page = await context.new_page()
+        guard = SiteGuard(site)
+        ctx = RunContext(
+            recipe=recipe,
+            settings=settings,
+            site_name=site_name,
+            site=site,
+            sink=store,
+            run_id=run_id,
+            page=page,
+            browser_context=context,
+            guard=guard,
+            inputs=inputs,
+            run_steps_impl=execute_steps,
+            call_recipe_impl=call_recipe,
+            masker=masker,
+            dry_run=dry_run,
+            headed=headed,
+        )
+        ctx.watch_navigation()
+        await guard.install(
+            context,
+            lambda url, why: ctx.event("navigation_blocked", {"url": url, "reason": why}),
+        )
+        yield ctx
+    finally:
+        await context.close()
+
+
+async def run_prepare_phase(
+    ctx: RunContext, login: Recipe | None, sessions: SessionManager
+) -> None:
+    """Log in if needed, then the steps before the gate; on session expiry, once: log in
+    again and repeat them (they change nothing, so repeating is safe)."""
+    if login is not None:
+        await sessions.ensure_logged_in(ctx, login)
+    relogged = False
+    while True:
+        ctx.values = {}
+        try:
+            await execute_steps(ctx, ctx.recipe.prepare_steps())
+            return
+        except StepError:
+            if relogged or login is None or not await sessions.expired(ctx, login):
+                raise
+            relogged = True
+            await sessions.relogin(ctx, login)
+
+
+def render_outputs(ctx: RunContext, *, partial: bool = False) -> dict[str, Any]:
+    """The recipe's `outputs`, masked; `partial` skips the ones not defined (yet)."""
+    out: dict[str, Any] = {}
+    scope = ctx.scope()
+    for name, template in ctx.recipe.outputs.items():
+        try:
+            out[name] = render(template, scope)
+        except StepError:
+            if not partial:
+                raise
+    masked: dict[str, Any] = ctx.masker.data(out)
+    return masked
+
+
+async def capture_failure(ctx: RunContext) -> None:
+    """Screenshot + DOM of the page the failure happened on (per evidence.capture)."""
+    from evidence.capture import wants_capture
+
+    if not wants_capture(ctx.settings.evidence.capture, "failure"):
+        return
+    with contextlib.suppress(Exception):  # the page may be gone; the error still counts
+        await ctx.capture_page("failure", timeout_ms=5_000, kind="failure_captured")
+
+
+async def call_recipe(ctx: RunContext, name: str, raw_inputs: dict[str, Any]) -> dict[str, Any]:
+    """The `call` step: another recipe of the same site, in this page, with its own scope."""
+    folder = ctx.recipe.flavor_dir
+    path = find_recipe(
+        name, folder.name if folder else None, root=folder.parent if folder else None
+    )
+    sub = load_recipe(path)
+    if sub.gate_index() is not None:
+        raise StepError(f"recipe {name} has a gate; only recipes without a gate can be called")
+    try:
+        bound = bind_inputs(sub, raw_inputs)
+    except InputError as exc:
+        raise StepError(f"calling {name}: {exc.message}", hint=exc.hint) from None
+    saved = (ctx.recipe, ctx.inputs, ctx.values)
+    ctx.recipe, ctx.inputs, ctx.values = sub, bound, {}
+    try:
+        await execute_steps(ctx, list(sub.steps))
+        return render_outputs(ctx)
+    finally:
+        ctx.recipe, ctx.inputs, ctx.values = saved
