@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -189,23 +190,15 @@ def test_broken_store_is_not_exported(store: EvidenceStore, tmp_path: Path) -> N
 
 
 def big_run(store: EvidenceStore, shots: int) -> str:
-    """A run with several large, noisy (hard to compress) screenshots."""
-    import random
-
+    """A run with several large screenshots; the first is noise, which compresses badly."""
     from evidence.events import PageReviewed
 
     run = full_run(store, case_id=None)
-    rng = random.Random(7)
     for n in range(shots):
-        image = Image.new("RGB", (1280, 1600))
-        image.putdata(
-            [
-                (rng.randrange(256), rng.randrange(256), rng.randrange(256))
-                for _ in range(1280 * 1600)
-            ]
-            if n == 0
-            else [(n * 40 % 256, rng.randrange(256), 90)] * (1280 * 1600)
-        )
+        if n == 0:
+            image = Image.frombytes("RGB", (1280, 1600), os.urandom(1280 * 1600 * 3))
+        else:
+            image = Image.new("RGB", (1280, 1600), (n * 40 % 256, 120, 90))
         out = io.BytesIO()
         image.save(out, "PNG")
         refs = store.put_screenshot(out.getvalue())

@@ -242,7 +242,7 @@ json_values = st.recursive(
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.dictionaries(st.text(max_size=8), json_values, max_size=5))
 def test_any_json_data_round_trips_and_verifies(store: EvidenceStore, data: dict) -> None:
