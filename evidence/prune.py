@@ -9,6 +9,8 @@ approvals and the run row, in one transaction that first records the run's seale
 
 from __future__ import annotations
 
+import contextlib
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -114,3 +116,12 @@ def _remove_unreferenced_files(store: EvidenceStore, result: PruneResult) -> Non
         store.files.remove(row["sha256"])
         result.files_removed += 1
         result.bytes_freed += row["size"]
+    # Half-written temp files of processes that died mid-write (a day old: surely abandoned).
+    stale = time.time() - 86_400
+    for temp in store.files.tmp.glob("*") if store.files.tmp.is_dir() else []:
+        with contextlib.suppress(OSError):
+            if temp.stat().st_mtime < stale:
+                size = temp.stat().st_size
+                temp.unlink()
+                result.files_removed += 1
+                result.bytes_freed += size

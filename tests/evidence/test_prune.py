@@ -73,3 +73,15 @@ def test_files_shared_with_a_kept_run_stay(store: EvidenceStore) -> None:
 def test_recent_runs_are_kept(store: EvidenceStore) -> None:
     full_run(store, case_id=None)
     assert store.prune(timedelta(days=180)).pruned == []
+
+
+def test_abandoned_temp_files_are_removed(store: EvidenceStore) -> None:
+    import os
+
+    store.files.tmp.mkdir(parents=True, exist_ok=True)
+    old, fresh = store.files.tmp / "dead.123.abcd", store.files.tmp / "live.456.ef01"
+    old.write_bytes(b"x" * 10)
+    fresh.write_bytes(b"y")
+    os.utime(old, (0, 0))
+    result = store.prune(timedelta(days=1))
+    assert not old.exists() and fresh.exists() and result.bytes_freed == 10
