@@ -98,6 +98,12 @@ class EvidenceStore(CasesAndGates, StoreQueries):
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(migrations.MIGRATIONS):
+            raise EvidenceError(
+                f"evidence store {self.root} was written by a newer Aijia "
+                f"(schema {version}, this one knows {len(migrations.MIGRATIONS)})",
+                hint="upgrade Aijia before using this store",
+            )
         if not migrations.pending(version):
             return
         with self._write() as db:
@@ -123,8 +129,15 @@ class EvidenceStore(CasesAndGates, StoreQueries):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        else:
+        try:
             conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise EvidenceError(
+                f"evidence store {self.root}: could not commit: {exc}",
+                hint="check free disk space and that the store is on a local disk",
+            ) from exc
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         rows = list(self.db.query(sql, list(params)))

@@ -258,3 +258,29 @@ def test_lone_surrogates_are_replaced_not_fatal(store: EvidenceStore) -> None:
     event = store.append_event(run.run_id, "step_finished", {"text\ud800": "a\udc00b"})
     assert event.data == {"text\ufffd": "a\ufffdb"}
     assert store.verify([run.run_id]).ok
+
+
+def test_a_store_from_a_newer_version_is_refused(store_dir: Path) -> None:
+    with EvidenceStore(store_dir) as store:
+        store.db.execute("PRAGMA user_version = 999")
+    with pytest.raises(EvidenceError, match="newer Aijia"):
+        EvidenceStore(store_dir)
+
+
+def test_migrations_run_once(store_dir: Path) -> None:
+    from evidence.migrations import MIGRATIONS
+
+    for _ in range(2):
+        with EvidenceStore(store_dir) as store:
+            assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+            assert {
+                "runs",
+                "events",
+                "artifacts",
+                "cases",
+                "gates",
+                "approvals",
+                "manifests",
+                "prunes",
+                "event_artifacts",
+            } <= set(store.db.table_names())
