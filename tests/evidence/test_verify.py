@@ -14,7 +14,7 @@ from agent.states import RunState
 from evidence.hashing import event_hash, event_payload
 from evidence.store import EvidenceStore
 from tests.evidence import tampering
-from tests.evidence.conftest import full_run, new_run
+from tests.evidence.conftest import full_run, make_png, new_run
 
 
 @pytest.fixture
@@ -145,17 +145,38 @@ def test_a_final_state_seals_the_chain_whatever_the_order(
 
 # ---------------------------------------------------------------- property-based
 
-MUTATIONS = ["flip_byte", "delete_file", "edit", "delete", "swap", "manifest", "root_hash"]
+MUTATIONS = [
+    "flip_byte",
+    "delete_file",
+    "edit",
+    "delete",
+    "swap",
+    "manifest",
+    "root_hash",
+    "run_row",
+    "artifact_row",
+]
 COLUMNS = ["kind", "data", "artifacts", "at", "prev_hash", "hash"]
 
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, int, list[str]]:
+    """A sealed victim run, and a bystander run that shares no file with it."""
     root = tmp_path_factory.mktemp("pristine") / "evidence"
     with EvidenceStore(root) as store:
         run_id = full_run(store).run_id
+        bystander = new_run(store, case_id="OTHER")
+        store.transition(bystander.run_id, RunState.PENDING, RunState.RUNNING)
+        store.append_event(
+            bystander.run_id,
+            "page_captured",
+            {"url": "http://x/b"},
+            store.put_screenshot(make_png(text="someone else")),
+        )
+        store.transition(bystander.run_id, RunState.RUNNING, RunState.DONE)
         count = len(store.events(run_id))
         shas = sorted({s for e in store.events(run_id) for s in e.artifacts})
+        assert not set(shas) & {s for e in store.events(bystander.run_id) for s in e.artifacts}
         store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return root, run_id, count, shas
 
@@ -206,13 +227,26 @@ def test_any_mutation_is_detected(
         tampering.swap_events(root, run_id, seq, other)
     elif mutation == "manifest":
         tampering.edit_manifest(root, run_id, ["event_count", "head_hash", "recipe"][a % 3], "x")
-    else:
+    elif mutation == "root_hash":
         with tampering.connect(root) as conn:
             conn.execute("UPDATE manifests SET root_hash = ? WHERE run_id = ?", ["0" * 64, run_id])
+    elif mutation == "run_row":
+        field, value = [
+            ("state", "failed"),
+            ("inputs", '{"order_id":"X"}'),
+            ("site", "evil"),
+            ("last_seq", count - 1),
+            ("head_hash", "0" * 64),
+        ][a % 5]
+        with tampering.connect(root) as conn:
+            conn.execute(f"UPDATE runs SET {field} = ? WHERE run_id = ?", [value, run_id])
+    else:
+        with tampering.connect(root) as conn:
+            conn.execute("DELETE FROM artifacts WHERE sha256 = ?", [shas[a % len(shas)]])
     with EvidenceStore(root) as store:
         report = store.verify()
     assert not report.ok, mutation
-    assert report.breaks[0].run_id == run_id
+    assert {b.run_id for b in report.breaks} == {run_id}, report.breaks
     assert report.breaks[0].what in {
         "row changed",
         "row removed",
