@@ -116,6 +116,13 @@ def parse_money(text: str) -> dict[str, Any]:
 def parse_date(text: str, date_format: str | None = None) -> str:
     """ISO 8601 date (or date-time when the text has a time)."""
     formats = (date_format,) if date_format else _DATE_FORMATS
+    if not date_format:
+        # "2026-11-17 19:57:49 UTC" / "… GMT" / "…Z": a UTC time; keep it as ISO with +00:00
+        utc = re.sub(r"\s*(UTC|GMT|Z)$", "", text.strip())
+        if utc != text.strip():
+            return parse_date(utc, None).replace("+00:00", "") + (
+                "+00:00" if any(c in utc for c in ":") else ""
+            )
     for fmt in formats:
         try:
             parsed = datetime.strptime(text, fmt)

@@ -69,6 +69,12 @@ class Selector(BaseModel):
     testid: str | None = Field(None, description="An element by its data-testid attribute.")
     css: str | None = Field(None, description="A CSS selector; prefer role/label.")
     within: Selector | None = Field(None, description="Look only inside this element.")
+    has: Selector | None = Field(
+        None,
+        description="Keep only matches that contain this element, e.g. a table with a SKU "
+        "column: {role: table, has: {role: columnheader, name: SKU}}.",
+    )
+    has_text: str | None = Field(None, description="Keep only matches containing this text.")
     nth: int | None = Field(None, description="Pick the nth match (0-based, -1 = last).")
 
     @model_validator(mode="before")
@@ -94,6 +100,10 @@ class Selector(BaseModel):
             text += f" name={self.name!r}"
         if self.nth is not None:
             text += f" nth={self.nth}"
+        if self.has is not None:
+            text += f" has ({self.has.describe()})"
+        if self.has_text is not None:
+            text += f" has_text={self.has_text!r}"
         if self.within is not None:
             text += f" within ({self.within.describe()})"
         return text
@@ -137,6 +147,9 @@ def build_locator(root: Page | Locator, sel: Selector) -> Locator:
     else:
         assert sel.css is not None
         loc = root.locator(sel.css)
+    if sel.has is not None or sel.has_text is not None:
+        inner = build_locator(loc.page, sel.has) if sel.has is not None else None
+        loc = loc.filter(has=inner, has_text=sel.has_text)
     if sel.nth is not None:
         loc = loc.nth(sel.nth)
     return loc

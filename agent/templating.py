@@ -29,8 +29,24 @@ def environment() -> SandboxedEnvironment:
     if _env is None:
         env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
         env.filters["money"] = lambda v: f"{float(v):.2f}"
+        env.filters["days_since"] = days_since
         _env = env
     return _env
+
+
+def days_since(value: Any) -> float:
+    """Days from a date/datetime (or ISO text) until now, UTC; for delay checks in recipes."""
+    from datetime import UTC, date, datetime
+
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace(" UTC", "+00:00").replace("Z", "+00:00"))
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if not isinstance(value, datetime):
+        raise StepError(f"days_since needs a date, got {type(value).__name__} {value!r}")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return round((datetime.now(UTC) - value).total_seconds() / 86400, 2)
 
 
 def is_template(text: str) -> bool:

@@ -86,6 +86,9 @@ class TableSpec(Params):
     table: Selector = Field(description="The table (role=table, css=table …).")
     columns: dict[str, ColumnSpec] = Field(description="value name -> header or {header, as}.")
     max: int = Field(1000, gt=0, description="Read at most this many rows.")
+    optional: bool = Field(
+        False, description="An empty list when the page has no such table (e.g. no refunds yet)."
+    )
 
 
 class RowsSpec(Params):
@@ -194,7 +197,10 @@ def _convert(text: str | None, spec: FieldSpec | ColumnSpec) -> Any:
 
 
 async def _read_table(ctx: RunContext, spec: TableSpec, timeout: float) -> list[dict[str, Any]]:
-    loc: Locator = await ctx.locate(ctx.render_selector(spec.table), timeout_ms=timeout)
+    table_sel = ctx.render_selector(spec.table)
+    if spec.optional and await build_locator(ctx.page, table_sel).count() == 0:
+        return []  # checked once, not waited for: wait_for the page first when it loads late
+    loc: Locator = await ctx.locate(table_sel, timeout_ms=timeout)
     data = await loc.evaluate(_TABLE_JS)
     headers = [clean_text(h).lower() for h in data["headers"]]
     index: dict[str, int] = {}
