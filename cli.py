@@ -827,6 +827,86 @@ def runs_show(
 # --------------------------------------------------------------------------- demo
 
 
+@app.command()
+@handles_errors
+def demo(
+    config: Path | None = ConfigOption,
+    headed: bool = typer.Option(False, "--headed", help="Show the browser window."),
+) -> None:
+    """Start the sandbox seller centers and run the main job: look up an order, prepare a
+    refund that stops at a permission gate, and show where the evidence is."""
+    import asyncio
+    import json
+
+    from agent.config import load_config
+    from agent.demo import demo_sandbox, pick_demo_order
+    from agent.recipe import find_recipe, load_recipe
+    from agent.runner import run_recipe
+    from evidence.store import EvidenceStore
+
+    console = _console()
+    settings = load_config(config)
+    console.print("[bold]Aijia demo[/] — starting the sandbox seller centers …")
+    with demo_sandbox(settings) as server:
+        for flavor, url in server.base_urls.items():
+            console.print(f"  {settings.sites[flavor].title or flavor}: {url}")
+        pick = pick_demo_order(server)
+        order = pick.order
+        console.print(
+            f"\nOrder [bold]{order.order_id}[/] on ShopLane: {order.status}, total "
+            f"{order.total_display}, refundable {order.refundable_display}"
+        )
+        lookup = load_recipe(find_recipe("lookup_order", pick.flavor))
+        refund = load_recipe(find_recipe("prepare_refund", pick.flavor))
+        with EvidenceStore.open(settings) as store:
+            console.print("\n[bold]1. lookup_order[/] — reading the order in real Chromium …")
+            found = asyncio.run(
+                run_recipe(
+                    lookup,
+                    {"order_id": order.order_id},
+                    settings=settings,
+                    store=store,
+                    headed=headed,
+                )
+            )
+            if found.error:
+                console.print(f"[red]lookup_order failed:[/] {found.error}")
+                raise typer.Exit(found.exit_code)
+            console.print_json(json.dumps(found.outputs, ensure_ascii=False, default=str))
+            console.print(f"   run {found.run_id}: {found.state.value} in {found.duration_s:.1f}s")
+            inputs = {
+                "order_id": order.order_id,
+                "amount": pick.refund_amount,
+                "reason": pick.reason,
+            }
+            console.print(
+                f"\n[bold]2. prepare_refund[/] — refund {pick.refund_amount} {order.currency} "
+                f"({pick.reason}); it must stop at the permission gate …"
+            )
+            prepared = asyncio.run(
+                run_recipe(refund, inputs, settings=settings, store=store, headed=headed)
+            )
+            if prepared.gate is None:
+                console.print(f"[red]prepare_refund did not reach its gate:[/] {prepared.error}")
+                raise typer.Exit(prepared.exit_code or 1)
+            console.print(
+                f"   run {prepared.run_id}: [yellow]{prepared.state.value}[/] at the gate"
+            )
+            console.print(f"   gate: {prepared.gate.summary}")
+            console.print(f"   binds: {json.dumps(prepared.gate.binds, ensure_ascii=False)}")
+            refunds = server.ledger(pick.flavor)["refunds"]
+            console.print(
+                f"   sandbox ledger: {len(refunds)} refunds written by the agent "
+                "(none until a reviewer approves)"
+            )
+        evidence_dir = settings.data_dir / "evidence"
+        console.print(f"\nEvidence: {evidence_dir}")
+        console.print(f"  aijia evidence show {found.run_id}")
+        console.print(f"  aijia evidence show {prepared.run_id}")
+        console.print(f"  aijia evidence report {prepared.run_id}")
+    console.print("Sandbox stopped. `aijia sandbox serve` keeps one running to explore.")
+
+
 def main() -> None:  # pragma: no cover - `python cli.py`
     app()
 
