@@ -58,3 +58,27 @@ def test_twenty_processes_compare_and_set_one_run(store_dir: Path) -> None:
         assert sum(e.kind == "state_changed" for e in events) == 1
         assert store.get_run(run.run_id).state is RunState.RUNNING
         assert store.verify().ok
+
+
+def first_opener(root: Path, barrier: Any) -> None:
+    try:
+        barrier.wait(timeout=60)
+        with EvidenceStore(root) as store:  # creates, switches to WAL and migrates at once
+            new_run(store)
+    except BaseException:
+        os._exit(2)
+    os._exit(0)
+
+
+def test_processes_opening_a_new_store_at_once(store_dir: Path) -> None:
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(8)
+    workers = [context.Process(target=first_opener, args=(store_dir, barrier)) for _ in range(8)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(timeout=120)
+    assert [p.exitcode for p in workers] == [0] * 8
+    with EvidenceStore(store_dir) as store:
+        assert len(store.list_runs()) == 8 and store.verify().ok
+        assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
