@@ -32,7 +32,7 @@ from evidence.hashing import canonical_json, manifest_root_hash, sha256_hex
 from evidence.ids import utc_now
 from evidence.profiles import Profile, fit_uploads
 from evidence.report import render_report
-from evidence.timeline import build_timeline
+from evidence.timeline import RunTimeline, build_timeline
 
 if TYPE_CHECKING:
     from evidence.store import EvidenceStore
@@ -119,40 +119,12 @@ def export_bundle(
         contents[path] = data
         files.append({"path": path, "sha256": sha256_hex(data), "size": len(data), **extra})
 
-    runs, actions = [], []
-    for t in timelines:
-        events = store.events(t.run.run_id)
-        for e in events:
-            actions.append(
-                canonical_json(
-                    {
-                        "run_id": e.run_id,
-                        "seq": e.seq,
-                        "kind": e.kind,
-                        "data": dict(e.data),
-                        "artifacts": list(e.artifacts),
-                        "at": e.at,
-                        "prev_hash": e.prev_hash,
-                        "hash": e.hash,
-                    }
-                )
-            )
-        runs.append(
-            {
-                "run_id": t.run.run_id,
-                "recipe": t.run.recipe,
-                "recipe_version": t.run.recipe_version,
-                "site": t.run.site,
-                "case_id": t.run.case_id,
-                "state": t.run.state.value,
-                "event_count": len(events),
-                "head_hash": events[-1].hash if events else None,
-                "chain": [{"seq": e.seq, "kind": e.kind, "hash": e.hash} for e in events],
-                "manifest": store.manifest(t.run.run_id),
-            }
-        )
-        if store.manifest(t.run.run_id) is None:
-            notes.append(f"run {t.run.run_id} is not finished: its chain is not sealed yet")
+    runs, actions = _chains(store, timelines)
+    notes += [
+        f"run {r['run_id']} is not finished: its chain is not sealed yet"
+        for r in runs
+        if r["manifest"] is None
+    ]
     shas = list(
         dict.fromkeys(sha for t in timelines for e in t.entries for sha in e.event.artifacts)
     )
@@ -232,6 +204,45 @@ def export_bundle(
         profile.name if profile else None,
         tuple(notes),
     )
+
+
+def _chains(
+    store: EvidenceStore, timelines: Sequence[RunTimeline]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Each run's chain summary for manifest.json, and every event as an actions.jsonl line."""
+    runs, actions = [], []
+    for t in timelines:
+        events = store.events(t.run.run_id)
+        actions += [
+            canonical_json(
+                {
+                    "run_id": e.run_id,
+                    "seq": e.seq,
+                    "kind": e.kind,
+                    "data": dict(e.data),
+                    "artifacts": list(e.artifacts),
+                    "at": e.at,
+                    "prev_hash": e.prev_hash,
+                    "hash": e.hash,
+                }
+            )
+            for e in events
+        ]
+        runs.append(
+            {
+                "run_id": t.run.run_id,
+                "recipe": t.run.recipe,
+                "recipe_version": t.run.recipe_version,
+                "site": t.run.site,
+                "case_id": t.run.case_id,
+                "state": t.run.state.value,
+                "event_count": len(events),
+                "head_hash": events[-1].hash if events else None,
+                "chain": [{"seq": e.seq, "kind": e.kind, "hash": e.hash} for e in events],
+                "manifest": store.manifest(t.run.run_id),
+            }
+        )
+    return runs, actions
 
 
 def _write_zip(output: Path, contents: dict[str, bytes]) -> int:
