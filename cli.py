@@ -709,16 +709,23 @@ def evidence_list(
 
 
 def _runs_table(runs: list[Any], sealed: dict[str, bool] | None = None) -> None:
+    from rich import box
     from rich.table import Table
 
-    table = Table()
-    table.add_column("run", no_wrap=True)
-    for column in ("created", "recipe", "site", "case", "state", "sealed"):
-        table.add_column(column, overflow="fold")
+    caption = "* sealed (finished, manifest written)" if sealed else None
+    table = Table(box=box.SIMPLE, caption=caption)
+    for column in ("run", "created", "state"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("recipe @ site", overflow="fold")
+    table.add_column("case", overflow="fold")
     for r in runs:
-        mark = "" if sealed is None else ("yes" if sealed.get(r.run_id) else "no")
+        mark = "*" if sealed and sealed.get(r.run_id) else ""
         table.add_row(
-            r.run_id, r.created_at[:19], r.recipe, r.site, r.case_id or "", r.state.value, mark
+            r.run_id,
+            r.created_at[5:16].replace("T", " "),
+            r.state.value + mark,
+            f"{r.recipe} @ {r.site}",
+            r.case_id or "",
         )
     _console().print(table)
 

@@ -87,7 +87,7 @@ def _values(kind: str, data: Mapping[str, Any]) -> Mapping[str, Any]:
         return dict(data.get("inputs") or {})
     if kind in TYPED_SIMPLE:
         return {}
-    return {k: v for k, v in data.items() if k not in ("url", "title", "label")}
+    return {k: v for k, v in data.items() if k not in ("url", "title", "label") and v is not None}
 
 
 TYPED_SIMPLE = frozenset(
