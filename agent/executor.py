@@ -77,6 +77,9 @@ async def execute_step(ctx: RunContext, step: Step) -> None:
     outcome: dict[str, Any] = {"outcome": "ok"}
     try:
         await _attempts(ctx, step, retries)
+        if step.key == "goto" and ctx.session_expired is not None and await ctx.session_expired():
+            # fail fast instead of waiting for the next step's timeout; the runner logs in again
+            raise StepError(f"the session has expired: {ctx.page.url} shows the login page")
         await _capture_by_policy(ctx, step)
         if step.key in _NAVIGATING and await challenge_present(ctx):
             ctx.event("challenge_detected", {**base, "url": ctx.page.url})

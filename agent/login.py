@@ -96,7 +96,11 @@ class SessionManager:
 
     async def log_in(self, ctx: RunContext, login: Recipe) -> None:
         ctx.event("session_login", {"recipe": login.name})
-        await ctx.call_recipe(login.name, {})
+        hook, ctx.session_expired = ctx.session_expired, None  # the login page is expected here
+        try:
+            await ctx.call_recipe(login.name, {})
+        finally:
+            ctx.session_expired = hook
         if login.logged_in is not None and not await self._works(ctx, login, navigate=False):
             raise StepError(
                 f"logging in with recipe {login.name} did not reach a logged-in page "
@@ -125,19 +129,29 @@ class SessionManager:
             await self.log_in(ctx, login)
 
     def _trusted(self, key: tuple[str, str]) -> bool:
+        """Saved or checked moments ago (by this process or another): skip the check."""
         at = self._trusted_at.get(key)
-        return at is not None and time.monotonic() - at < TRUST_FRESH_S
+        if at is not None and time.monotonic() - at < TRUST_FRESH_S:
+            return True
+        try:
+            return time.time() - self.store.path(*key).stat().st_mtime < TRUST_FRESH_S
+        except OSError:
+            return False
 
     async def _works(self, ctx: RunContext, login: Recipe, *, navigate: bool = True) -> bool:
+        """Is the logged-in element visible (waiting for it, or for the login form)?"""
         check = login.logged_in
         assert check is not None
         if navigate:
             await ctx.navigate(
                 check.url or "/", wait_until="domcontentloaded", timeout_ms=CHECK_TIMEOUT_MS * 2
             )
-        loc = build_locator(ctx.page, ctx.render_selector(check.visible)).first
+        logged_in = build_locator(ctx.page, ctx.render_selector(check.visible)).first
+        either = logged_in
+        if login.logged_out is not None:  # whichever shows first decides, no timeout to wait
+            either = logged_in.or_(build_locator(ctx.page, ctx.render_selector(login.logged_out)))
         try:
-            await loc.wait_for(state="visible", timeout=CHECK_TIMEOUT_MS)
+            await either.first.wait_for(state="visible", timeout=CHECK_TIMEOUT_MS)
         except Exception:
             return False
-        return True
+        return await logged_in.is_visible()

@@ -257,8 +257,10 @@ async def run_batch(
     dry_run: bool = False,
     headed: bool = False,
     site: str | None = None,
+    browser: Browser | None = None,
 ) -> list[RunResult]:
-    """One browser, up to `concurrency` contexts; a failing row never stops the others.
+    """One browser (`browser`, or a new one), up to `concurrency` contexts at a time; a
+    failing row never stops the others.
 
     Results come back in row order; `progress_callback` is called as each row finishes.
     """
@@ -271,7 +273,7 @@ async def run_batch(
     sessions = SessionManager(settings)
     limit = asyncio.Semaphore(max(1, concurrency))
 
-    async with open_browser(settings, None, headed) as chromium:
+    async with open_browser(settings, browser, headed) as chromium:
 
         async def one(index: int, raw: Mapping[str, Any]) -> RunResult:
             async with limit:

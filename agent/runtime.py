@@ -115,6 +115,8 @@ async def run_prepare_phase(
     again and repeat them (they change nothing, so repeating is safe)."""
     if login is not None:
         await sessions.ensure_logged_in(ctx, login)
+        if login.logged_out is not None:
+            ctx.session_expired = lambda: sessions.expired(ctx, login)
     relogged = False
     while True:
         ctx.values = {}

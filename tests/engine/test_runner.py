@@ -173,7 +173,7 @@ def test_missing_secret_refuses_before_any_run_or_browser(settings, store, monke
     assert store.list_runs() == []
 
 
-def test_batch_keeps_going_when_rows_fail(run, settings, store, local_site):
+def test_batch_keeps_going_when_rows_fail(run, chromium, settings, store, local_site):
     recipe = load_recipe(LOCAL / "lookup_order.yaml")
     rows = [
         {"order_id": "A100000000001"},
@@ -190,6 +190,7 @@ def test_batch_keeps_going_when_rows_fail(run, settings, store, local_site):
             store=store,
             concurrency=2,
             progress_callback=seen.append,
+            browser=chromium,
         )
     )
     assert [r.row for r in results] == [1, 2, 3, 4]
@@ -227,3 +228,26 @@ def test_capture_policy_on_action_captures_after_clicks(run, chromium, settings,
     labels = [e.data["label"] for e in captured]
     assert "after step 2" in labels  # the click on the order link
     assert all(e.artifacts for e in captured)
+
+
+def test_stale_saved_session_is_checked_and_replaced(run, chromium, settings, store, local_site):
+    recipe = load_recipe(LOCAL / "lookup_order.yaml")
+    first = run(
+        run_recipe(
+            recipe, {"order_id": "A100000000001"}, settings=settings, store=store, browser=chromium
+        )
+    )
+    assert first.state is RunState.DONE, first.error
+    session = next((settings.data_dir / "sessions").glob("*.json"))
+    old = session.stat().st_mtime - 120
+    os.utime(session, (old, old))  # saved two minutes ago: checked before use
+    local_site.expire_sessions()
+    second = run(
+        run_recipe(
+            recipe, {"order_id": "A100000000001"}, settings=settings, store=store, browser=chromium
+        )
+    )
+    assert second.state is RunState.DONE, second.error
+    expired = [e.data for e in store.events(second.run_id) if e.kind == "session_expired"]
+    assert expired and "mid_run" not in expired[0]
+    assert session.stat().st_mtime > old + 60  # saved again

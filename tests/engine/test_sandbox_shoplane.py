@@ -108,10 +108,17 @@ def test_session_expiry_mid_run_logs_in_again_once(run, chromium, sandbox, shopl
     assert "session_expired" in kinds
 
 
-def test_small_batch_on_two_contexts(run, sandbox, shoplane, sl_store):
+def test_small_batch_on_two_contexts(run, chromium, sandbox, shoplane, sl_store):
     orders = sandbox.find_orders("shoplane", None, limit=6)
     rows = [{"order_id": o.order_id} for o in orders]
     results = run(
-        run_batch(load_recipe(LOOKUP), rows, settings=shoplane, store=sl_store, concurrency=2)
+        run_batch(
+            load_recipe(LOOKUP),
+            rows,
+            settings=shoplane,
+            store=sl_store,
+            concurrency=2,
+            browser=chromium,
+        )
     )
     assert [r.state for r in results] == [RunState.DONE] * 6, [r.error for r in results]
