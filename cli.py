@@ -623,7 +623,7 @@ def evidence_export(
         result = export_bundle(store, run_ids, output, profile=profile)
     console = _console()
     console.print(f"wrote {result.path} ({result.size:,} bytes, {result.files} files)")
-    console.print(f"bundle root hash {result.root_hash}")
+    console.print(f"bundle root hash {result.root_hash}", soft_wrap=True)
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
 

@@ -21,7 +21,6 @@ import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +37,9 @@ if TYPE_CHECKING:
     from evidence.store import EvidenceStore
 
 FORMAT = "aijia-evidence-bundle/1"
+# Files next to this module, found by path: importlib.resources mistakes the package for a
+# namespace package under setuptools' editable installs when run outside the project.
+HERE = Path(__file__).resolve().parent
 FOLDERS = {
     "screenshot": "screenshots",
     "screenshot_annotated": "screenshots",
@@ -82,7 +84,7 @@ def resolve_runs(
 
 
 def _verify_md(profile: Profile | None) -> str:
-    text = (resources.files("evidence") / "templates" / "VERIFY.md").read_text("utf-8")
+    text = (HERE / "templates" / "VERIFY.md").read_text("utf-8")
     if profile is not None:
         text += (
             f"\n## upload/\n\nThe files in `upload/` are made for {profile.title}'s upload "
@@ -132,7 +134,7 @@ def export_bundle(
     for sha, ref in refs.items():
         add(bundle_path(ref), store.read_artifact(sha), artifact=sha, kind=ref.kind)
     add("actions.jsonl", ("\n".join(actions) + "\n").encode("utf-8"))
-    add("verify_bundle.py", (resources.files("evidence") / "verify_bundle.py").read_bytes())
+    add("verify_bundle.py", (HERE / "verify_bundle.py").read_bytes())
     add("VERIFY.md", _verify_md(profile).encode("utf-8"))
 
     profile_info = None

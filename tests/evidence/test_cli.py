@@ -151,3 +151,24 @@ def test_runs_list_and_show(config: Path, runs: list[str]) -> None:
     assert code == 0 and "refund" in out
     code, out = aijia("runs", "show", "nope", "-c", str(config))
     assert code == 7
+
+
+def test_installed_command_works_outside_the_project(
+    config: Path, runs: list[str], tmp_path: Path
+) -> None:
+    """The console script, run elsewhere, still finds the templates and the verifier."""
+    import subprocess
+    import sys
+
+    aijia_bin = Path(sys.executable).parent / "aijia"
+    if not aijia_bin.exists():
+        pytest.skip("the aijia console script is not installed in this environment")
+    out = subprocess.run(
+        [str(aijia_bin), "evidence", "export", runs[0], "-o", "b.zip", "-c", str(config)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert zipfile.is_zipfile(tmp_path / "b.zip")
