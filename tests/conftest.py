@@ -2,12 +2,48 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
 
 import pytest
 
 from agent.browser import launch_options
 from agent.config import BrowserSettings
+
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="session")
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """One event loop for the async runner across the session (Chromium lives in it)."""
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture(scope="session")
+def chromium(loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
+    """One async-Playwright Chromium for the session; each run opens its own context."""
+    from playwright.async_api import async_playwright
+
+    from agent.browser import launch
+
+    pw = loop.run_until_complete(async_playwright().start())
+    browser = loop.run_until_complete(launch(pw, BrowserSettings()))
+    yield browser
+    loop.run_until_complete(browser.close())
+    loop.run_until_complete(pw.stop())
+
+
+@pytest.fixture
+def run(loop: asyncio.AbstractEventLoop) -> Any:
+    """`run(coroutine)` -> its result, on the session's loop."""
+
+    def runner(coro: Coroutine[Any, Any, T]) -> T:
+        return loop.run_until_complete(coro)
+
+    return runner
 
 
 @pytest.fixture(scope="session")

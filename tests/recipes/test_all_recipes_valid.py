@@ -1,0 +1,30 @@
+"""Every shipped recipe validates, and each flavor ships the recipes support teams rely on."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.recipe import list_recipes, validate_paths
+from tests.recipes.conftest import RECIPES
+
+REQUIRED = {
+    "login",
+    "lookup_order",
+    "capture_order_evidence",
+    "check_logistics",
+    "add_internal_note",
+    "prepare_refund",
+}
+
+
+def test_every_shipped_recipe_is_valid() -> None:
+    paths = list_recipes(RECIPES)
+    assert paths, "no recipes found"
+    problems = validate_paths(paths)
+    assert problems == [], "\n".join(p.render() for p in problems)
+
+
+@pytest.mark.parametrize("flavor", ["shoplane", "markethub", "storefront"])
+def test_each_flavor_ships_the_core_recipes(flavor: str) -> None:
+    names = {p.stem for p in (RECIPES / flavor).glob("*.yaml")}
+    assert names >= REQUIRED, f"{flavor} lacks {sorted(REQUIRED - names)}"
