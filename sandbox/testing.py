@@ -279,11 +279,22 @@ LOGIN_LABELS = {
 }
 
 
-def login(page: Page, sandbox: SandboxServer, flavor: str, account: str = "lead") -> None:
-    """Log `page` in through the real login form (and the TOTP step on MarketHub)."""
+LOGIN_PATHS = {
+    "shoplane": "/account/signin",
+    "markethub": "/ap/signin",
+    "storefront": "/admin/auth/login",
+}
+
+
+def login(
+    page: Page, sandbox: SandboxServer, flavor: str, account: str = "lead", then: str = ""
+) -> None:
+    """Log `page` in through the real login form (and the TOTP step on MarketHub), landing on
+    the orders list or on `then` (a path such as `OrderSummary.url_path`)."""
     creds = sandbox.credentials(flavor, account)
     email, password, button = LOGIN_LABELS[flavor]
-    page.goto(sandbox.url(flavor, "/"))
+    query = f"?next={quote(then, safe='')}" if then else ""
+    page.goto(sandbox.url(flavor, LOGIN_PATHS[flavor] + query))
     page.get_by_label(email, exact=True).fill(creds.username)
     page.get_by_label(password, exact=True).fill(creds.password)
     page.get_by_role("button", name=button, exact=True).click()

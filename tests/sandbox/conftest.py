@@ -8,13 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from sandbox.testing import LOGIN_LABELS, SandboxServer
+from sandbox.testing import LOGIN_LABELS, LOGIN_PATHS, SandboxServer
 
-LOGIN_PATHS = {
-    "shoplane": "/account/signin",
-    "markethub": "/ap/signin",
-    "storefront": "/admin/auth/login",
-}
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -59,4 +54,4 @@ def client_for(sandbox: SandboxServer) -> Iterator[object]:
         client.close()
 
 
-__all__ = ["LOGIN_LABELS", "csrf_of", "http_login"]
+__all__ = ["LOGIN_LABELS", "LOGIN_PATHS", "csrf_of", "http_login"]
