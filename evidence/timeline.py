@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from evidence.api import ArtifactRef, EventRecord, RunRecord
-from evidence.events import QUESTIONS
+from evidence.events import QUESTIONS, TYPED_EVENTS
 
 if TYPE_CHECKING:
     from evidence.gates import ApprovalRecord, GateRecord
@@ -26,6 +26,7 @@ class Entry:
     screenshot: ArtifactRef | None = None  # the annotated one when there is one
     thumbnail: ArtifactRef | None = None
     others: tuple[ArtifactRef, ...] = ()  # DOM, MHTML, trace, …
+    compact: bool = False  # the runner's bookkeeping (step started …): values on one line
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ def build_timeline(store: EvidenceStore, run_id: str) -> RunTimeline:
                 screenshot=shot,
                 thumbnail=by_kind.get("thumbnail"),
                 others=others,
+                compact=event.kind not in TYPED_EVENTS,
             )
         )
     gates = store.list_gates(run_id=run_id)
