@@ -40,6 +40,7 @@ class State:
         self.flaky_left = 0
         self.refunds: list[dict[str, str]] = []
         self.challenge = False
+        self.refund_fails = False
         self.requests: list[str] = []
 
 
@@ -134,6 +135,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self._redirect("/orders", f"sid={sid}; Path=/; HttpOnly")
             return self._page("Sign in", "<p role=alert>Wrong password</p>" + LOGIN_FORM, 401)
         if url.path.endswith("/refund") and self._logged_in():
+            if self.state.refund_fails:  # applied or not? the agent cannot know
+                return self._page("Server error", "<h1>Internal error</h1>", 500)
             self.state.refunds.append(form)
             return self._page("Refunded", "<h1>Refund submitted</h1>")
         return self._page("Forbidden", "<h1>Forbidden</h1>", 403)
