@@ -1,0 +1,28 @@
+"""`python -m bench [--rounds N] [--orders N]`: run the benchmarks and rewrite bench/REPORT.md."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+from bench.lookup import run_all, write_report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=15, help="Alternating pairs for the ratio.")
+    parser.add_argument("--orders", type=int, default=48, help="Lookups per throughput point.")
+    parser.add_argument(
+        "--contexts", default="1,2,4,8", help="Concurrency levels for throughput, comma-separated."
+    )
+    parser.add_argument("--report", type=Path, default=Path(__file__).parent / "REPORT.md")
+    args = parser.parse_args()
+    levels = [int(x) for x in args.contexts.split(",") if x.strip()]
+    results = asyncio.run(run_all(args.rounds, args.orders, levels))
+    write_report(results, args.report)
+    print(args.report.read_text(encoding="utf-8"))
+
+
+if __name__ == "__main__":
+    main()
