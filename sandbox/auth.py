@@ -112,6 +112,9 @@ def _start_session(site: Site, email: str, stage: str, next_url: str, target: st
 
 async def login_page(request: Request) -> Response:
     site = _site(request)
+    next_url = safe_next(request.query_params.get("next", ""), site.spec.home_path)
+    if session_user(site, request)[0] == "ok":  # already signed in, as real sites do
+        return RedirectResponse(next_url, 303)
     message = ""
     if request.query_params.get("expired"):
         message = EXPIRED
@@ -121,7 +124,7 @@ async def login_page(request: Request) -> Response:
         request,
         "login.html",
         {
-            "next": safe_next(request.query_params.get("next", ""), site.spec.home_path),
+            "next": next_url,
             "message": message,
             "error": "",
             "email": "",

@@ -49,6 +49,9 @@ class Order:
     return_request: dict[str, Any] | None = None
 
     def __getattr__(self, name: str) -> Any:
+        """Columns read as attributes: `order.status`, `order.currency` …"""
+        if name == "row":  # not set yet (copying): avoid recursing
+            raise AttributeError(name)
         try:
             return self.row[name]
         except KeyError:
