@@ -1,12 +1,11 @@
-"""Engine fixtures: one event loop and one Chromium per session, a local back office over
-HTTP, a real evidence store and settings pointing at both."""
+"""Engine fixtures: a local back office over HTTP, a real evidence store and settings pointing
+at both. (`loop`, `chromium` and `run` come from tests/conftest.py.)"""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -14,27 +13,6 @@ from agent.config import BrowserSettings, EvidenceSettings, Settings, SiteSettin
 from tests.engine.site import PASSWORD, USER, LocalSite
 
 RECIPES = Path(__file__).parent / "recipes"
-T = TypeVar("T")
-
-
-@pytest.fixture(scope="session")
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
-
-
-@pytest.fixture(scope="session")
-def chromium(loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
-    from playwright.async_api import async_playwright
-
-    from agent.browser import launch
-
-    pw = loop.run_until_complete(async_playwright().start())
-    browser = loop.run_until_complete(launch(pw, BrowserSettings()))
-    yield browser
-    loop.run_until_complete(browser.close())
-    loop.run_until_complete(pw.stop())
 
 
 @pytest.fixture(scope="session")
@@ -75,11 +53,3 @@ def store(settings: Settings) -> Iterator[Any]:
 
     with EvidenceStore.open(settings) as opened:
         yield opened
-
-
-@pytest.fixture
-def run(loop: asyncio.AbstractEventLoop) -> Any:
-    def runner(coro: Coroutine[Any, Any, T]) -> T:
-        return loop.run_until_complete(coro)
-
-    return runner

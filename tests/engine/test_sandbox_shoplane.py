@@ -63,7 +63,7 @@ def test_lookup_order_matches_the_seed(run, chromium, sandbox, shoplane, sl_stor
 
 def test_layout_v2_latency_and_5xx_faults(run, chromium, sandbox, shoplane, sl_store):
     sandbox.set_faults("shoplane", layout="v2", error_rate=0.2, latency=50)
-    orders = sandbox.find_orders("shoplane", "delivered", limit=3)
+    orders = sandbox.find_orders("shoplane", "delivered", limit=2)
     recipe = load_recipe(LOOKUP)
     for order in orders:
         result = run(
@@ -109,7 +109,7 @@ def test_session_expiry_mid_run_logs_in_again_once(run, chromium, sandbox, shopl
 
 
 def test_small_batch_on_two_contexts(run, chromium, sandbox, shoplane, sl_store):
-    orders = sandbox.find_orders("shoplane", None, limit=6)
+    orders = sandbox.find_orders("shoplane", None, limit=4)
     rows = [{"order_id": o.order_id} for o in orders]
     results = run(
         run_batch(
@@ -121,4 +121,4 @@ def test_small_batch_on_two_contexts(run, chromium, sandbox, shoplane, sl_store)
             browser=chromium,
         )
     )
-    assert [r.state for r in results] == [RunState.DONE] * 6, [r.error for r in results]
+    assert [r.state for r in results] == [RunState.DONE] * 4, [r.error for r in results]
