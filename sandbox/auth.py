@@ -22,7 +22,7 @@ import pyotp
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from sandbox.seed import hash_password
+from sandbox.accounts import hash_password
 from sandbox.web import Site, login_redirect, safe_next
 
 WRONG_PASSWORD = "Incorrect email or password."

@@ -18,72 +18,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from sandbox import db
+from sandbox.accounts import ACCOUNTS, hash_password
+from sandbox.catalog import (
+    ADDRESSES,
+    CARRIERS,
+    CATALOG,
+    CURRENCIES,
+    HUBS,
+    ID_CHARS,
+    LATIN_NAMES,
+    NON_LATIN_NAMES,
+    PAYMENTS,
+    RATE,
+    REFUND_REASONS,
+)
 
 FLAVORS = ("shoplane", "markethub", "storefront")
 DEFAULT_SEED = 2611
 DEFAULT_COUNT = 240
 
-
-@dataclass(frozen=True)
-class Account:
-    """A demo login. The passwords and TOTP secrets are public demo values, not secrets."""
-
-    email: str
-    password: str
-    name: str
-    role: str  # "lead", "reviewer" or "locked"
-    totp_secret: str | None = None
-    locked: bool = False
-
-
-# The sandbox seed config: who can log in to which seller center.
-ACCOUNTS: dict[str, tuple[Account, ...]] = {
-    "shoplane": (
-        Account("lead@shoplane.test", "shoplane-lead-2611", "Nur Aisyah (Lead)", "lead"),
-        Account("reviewer@shoplane.test", "shoplane-review-2611", "Daniel Tan", "reviewer"),
-        Account(
-            "locked@shoplane.test", "shoplane-locked-2611", "Locked User", "locked", locked=True
-        ),
-    ),
-    "markethub": (
-        Account(
-            "lead@markethub.test",
-            "markethub-lead-2611",
-            "Priya Raman (Lead)",
-            "lead",
-            totp_secret="MHSANDBOXLEADTOTPSECRETAIJIA2627",
-        ),
-        Account(
-            "reviewer@markethub.test",
-            "markethub-review-2611",
-            "Marcus Lee",
-            "reviewer",
-            totp_secret="MHSANDBOXREVIEWERTOTPSECRETAIJIA",
-        ),
-        Account(
-            "locked@markethub.test",
-            "markethub-locked-2611",
-            "Locked User",
-            "locked",
-            totp_secret="MHSANDBOXLOCKEDTOTPSECRETAIJIA26",
-            locked=True,
-        ),
-    ),
-    "storefront": (
-        Account("lead@storefront.test", "storefront-lead-2611", "Camila Rocha (Lead)", "lead"),
-        Account("reviewer@storefront.test", "storefront-review-2611", "Wei Jie Lim", "reviewer"),
-        Account(
-            "locked@storefront.test", "storefront-locked-2611", "Locked User", "locked", locked=True
-        ),
-    ),
-}
-
-# Environment variable names config.yaml reads the lead's secrets from.
-ENV_NAMES = {
-    "shoplane": {"password": "SHOPLANE_PASSWORD"},
-    "markethub": {"password": "MARKETHUB_PASSWORD", "totp_secret": "MARKETHUB_TOTP_SECRET"},
-    "storefront": {"password": "STOREFRONT_PASSWORD"},
-}
 
 SCENARIO_PATTERN = (
     ["delivered"] * 6
@@ -98,92 +51,6 @@ SCENARIO_PATTERN = (
     + ["fully_refunded"]
     + ["return_requested"] * 2
 )
-CURRENCIES = ("MYR", "SGD", "THB", "BRL", "USD")
-RATE = {"MYR": 4.4, "SGD": 1.35, "THB": 35.0, "BRL": 5.3, "USD": 1.0}
-CATALOG = (
-    ("TWS-EARBUD-BLK", "Wireless earbuds, black", 2990),
-    ("PWR-BANK-10K", "Power bank 10000 mAh", 1890),
-    ("USB-C-CABLE-2M", "USB-C cable, 2 m", 590),
-    ("PHONE-CASE-CLR", "Clear phone case", 790),
-    ("SMART-WATCH-S2", "Smart watch S2", 5990),
-    ("LED-DESK-LAMP", "LED desk lamp", 2490),
-    ("YOGA-MAT-6MM", "Yoga mat, 6 mm", 1990),
-    ("WATER-BTL-750", "Insulated bottle, 750 ml", 1490),
-    ("BT-SPEAKER-MINI", "Mini Bluetooth speaker", 2290),
-    ("KEYBOARD-MECH", "Mechanical keyboard", 6990),
-    ("MOUSE-WLS", "Wireless mouse", 1290),
-    ("BACKPACK-20L", "Laptop backpack, 20 l", 3490),
-)
-LATIN_NAMES = (
-    "Siti Rahman",
-    "Ahmad Faiz",
-    "Rachel Goh",
-    "James Wong",
-    "Emily Carter",
-    "Michael Brown",
-    "Aaron Lim",
-    "Farah Ismail",
-    "Kevin Ng",
-    "Sarah Johnson",
-)
-NON_LATIN_NAMES = (
-    "สมชาย ใจดี",
-    "วิไลวรรณ ศรีสุข",
-    "王小明",
-    "陈美玲",
-    "李伟",
-    "Nguyễn Thị Hương",
-    "Trần Văn Đức",
-    "Phạm Minh Châu",
-    "João Gonçalves",
-    "Conceição Araújo",
-    "Estêvão Simões",
-)
-ADDRESSES = {
-    "MYR": (
-        "12 Jalan Ampang, 50450 Kuala Lumpur, Malaysia",
-        "8 Lorong Bunus, 10250 George Town, Penang, Malaysia",
-    ),
-    "SGD": (
-        "21 Tampines Ave 1, #05-12, Singapore 529757",
-        "3 Jurong East St 32, #11-04, Singapore 609477",
-    ),
-    "THB": (
-        "99/12 ถนนสุขุมวิท แขวงคลองเตย กรุงเทพฯ 10110, Thailand",
-        "45 Nimmanhaemin Rd, Chiang Mai 50200, Thailand",
-    ),
-    "BRL": (
-        "Rua Augusta, 1500, São Paulo - SP, 01304-001, Brasil",
-        "Av. Atlântica, 2000, Rio de Janeiro - RJ, 22021-001, Brasil",
-    ),
-    "USD": (
-        "500 Market St, San Francisco, CA 94105, USA",
-        "77 Massachusetts Ave, Cambridge, MA 02139, USA",
-    ),
-}
-PAYMENTS = {
-    "MYR": ("Online banking (FPX)", "Credit card (Visa •••• 4242)", "E-wallet"),
-    "SGD": ("PayNow", "Credit card (Mastercard •••• 5100)"),
-    "THB": ("PromptPay", "Credit card (Visa •••• 1881)"),
-    "BRL": ("Pix", "Boleto bancário", "Cartão de crédito (Visa •••• 0005)"),
-    "USD": ("PayPal", "Credit card (Amex •••• 0005)"),
-}
-CARRIERS = {
-    "MYR": ("J&T Express", "Pos Laju"),
-    "SGD": ("Ninja Van",),
-    "THB": ("Kerry Express", "Flash Express"),
-    "BRL": ("Correios",),
-    "USD": ("UPS", "USPS"),
-}
-HUBS = {
-    "MYR": ("Shah Alam Hub", "Kuala Lumpur DC"),
-    "SGD": ("Singapore Sort Centre",),
-    "THB": ("Bangkok Hub", "Chiang Mai DC"),
-    "BRL": ("CTE São Paulo", "CDD Rio"),
-    "USD": ("Oakland, CA", "Chicago, IL"),
-}
-REFUND_REASONS = ("not_received", "damaged", "wrong_item", "other")
-ID_CHARS = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
 
 
 @dataclass
@@ -312,9 +179,8 @@ def _draft(
     )
     name = rng.choice(NON_LATIN_NAMES if rng.random() < 0.35 else LATIN_NAMES)
     items = []
-    for line, (sku, title, usd) in enumerate(rng.sample(CATALOG, rng.choice((1, 1, 1, 2, 3)))):
+    for sku, title, usd in rng.sample(CATALOG, rng.choice((1, 1, 1, 2, 3))):
         items.append((sku, title, rng.choice((1, 1, 1, 2, 3)), _money(rng, usd, currency)))
-        del line
     ages = {
         "unpaid": (0, 2),
         "to_ship": (0, 3),
@@ -327,7 +193,7 @@ def _draft(
     low, high = ages.get(scenario, (6, 60))
     created = anchor - timedelta(days=rng.uniform(low, high) + 0.05)
     carrier = rng.choice(CARRIERS[currency])
-    email_local = hashlib.sha1(f"{seed_tag(flavor)}{index}".encode()).hexdigest()[:8]
+    email_local = hashlib.sha1(f"{flavor[:2]}{index}".encode()).hexdigest()[:8]
     order = SeedOrder(
         flavor=flavor,
         order_id="",
@@ -359,10 +225,6 @@ def _draft(
             )
         )
     return order
-
-
-def seed_tag(flavor: str) -> str:
-    return flavor[:2]
 
 
 def _play_scenario(order: SeedOrder, rng: random.Random, anchor: datetime) -> None:
@@ -426,17 +288,11 @@ def _play_scenario(order: SeedOrder, rng: random.Random, anchor: datetime) -> No
     elif order.scenario == "fully_refunded":
         order.refunds.append(("", order.total, rng.choice(REFUND_REASONS)))
     elif order.scenario == "return_requested":
-        sku, _, qty, price = order.items[0]
-        del sku
+        _, _, qty, price = order.items[0]
         order.return_request = (
             rng.choice(("damaged", "wrong_item", "not_as_described")),
             qty * price,
         )
-
-
-def hash_password(email: str, password: str) -> str:
-    # Few iterations on purpose: demo accounts with public passwords, seeded on every reset.
-    return hashlib.pbkdf2_hmac("sha256", password.encode(), email.encode(), 2000).hex()
 
 
 def seed_database(

@@ -175,7 +175,7 @@ async def _serve_all(
 
 def startup_lines(running: Running) -> list[str]:
     """What `aijia sandbox serve` prints: URLs, demo logins, export lines, the admin token."""
-    from sandbox.seed import ACCOUNTS, ENV_NAMES
+    from sandbox.accounts import ACCOUNTS, ENV_NAMES
 
     lines = []
     for flavor, url in running.urls.items():

@@ -35,8 +35,9 @@ import httpx
 import pyotp
 
 from agent.errors import SandboxError
+from sandbox.accounts import ACCOUNTS, ENV_NAMES
 from sandbox.fixtures import OrderSummary, find_orders
-from sandbox.seed import ACCOUNTS, DEFAULT_COUNT, DEFAULT_SEED, ENV_NAMES, FLAVORS
+from sandbox.seed import DEFAULT_COUNT, DEFAULT_SEED, FLAVORS
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

@@ -14,7 +14,7 @@ import httpx
 from typer.testing import CliRunner
 
 from cli import app
-from sandbox.seed import ACCOUNTS
+from sandbox.accounts import ACCOUNTS
 
 ROOT = Path(__file__).resolve().parents[2]
 

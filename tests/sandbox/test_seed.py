@@ -8,10 +8,11 @@ from datetime import date
 import pytest
 
 from sandbox import db
+from sandbox.accounts import ACCOUNTS
 from sandbox.fixtures import CASES, find_orders
 from sandbox.money import format_money, parse_amount
 from sandbox.orders import ledger
-from sandbox.seed import ACCOUNTS, FLAVORS, generate_orders, seed_database
+from sandbox.seed import FLAVORS, generate_orders, seed_database
 
 DAY = date(2026, 11, 26)
 
