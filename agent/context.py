@@ -57,6 +57,7 @@ class RunContext:
     headed: bool = False
     current: Step | None = None
     act_started: bool = False  # an act step ran in the commit phase (failure => in_doubt)
+    call_stack: list[str] = field(default_factory=list)  # recipes being `call`ed, innermost last
     # Set when the recipe uses a saved session: "is the login page showing?" (after a goto)
     session_expired: Callable[[], Awaitable[bool]] | None = None
     _navigation: tuple[int, str, str] | None = None  # last main-frame response

@@ -136,6 +136,15 @@ def _check_gates(recipe: Any, smap: SourceMap) -> list[Problem]:
                     "if/for_each/reconcile",
                 )
             )
+        elif step.key == "gate" and step.when is not None:
+            problems.append(
+                smap.problem(
+                    (*path, "when"),
+                    "a gate cannot be conditional (`when`)",
+                    hint="put the condition on the steps before it, or `expect` it",
+                    key=True,
+                )
+            )
         elif step.key == "gate" and path[1] != gate:
             problems.append(
                 smap.problem(path, "a recipe has at most one gate", hint="split the recipe")
@@ -260,6 +269,22 @@ def _check_templates(recipe: Any, raw: dict[str, Any], smap: SourceMap) -> list[
     return problems
 
 
+def _has_gate(folder: Any, name: str) -> bool:
+    """Read (not load: calls may be circular) whether a neighbour recipe has a gate."""
+    import yaml
+
+    for ext in (".yaml", ".yml"):
+        path = folder / f"{name}{ext}"
+        if path.is_file():
+            try:
+                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except (OSError, yaml.YAMLError):
+                return False
+            steps = data.get("steps") if isinstance(data, dict) else None
+            return any(isinstance(s, dict) and "gate" in s for s in steps or [])
+    return False
+
+
 def _check_references(recipe: Any, smap: SourceMap) -> list[Problem]:
     """`session:` and `call:` name recipes next to this one."""
     folder = recipe.flavor_dir
@@ -269,7 +294,17 @@ def _check_references(recipe: Any, smap: SourceMap) -> list[Problem]:
     problems = []
 
     def check(name: str, path: PathKey) -> None:
-        if name in known or is_template(name):
+        if is_template(name):
+            return
+        if name in known:
+            if path[-1] == "call" and _has_gate(folder, name):
+                problems.append(
+                    smap.problem(
+                        path,
+                        f"recipe `{name}` has a gate; only recipes without one can be called",
+                        hint="a gate pauses the whole run: put it in this recipe instead",
+                    )
+                )
             return
         close = difflib.get_close_matches(name, known, n=1)
         hint = (f"did you mean `{close[0]}`? " if close else "") + (

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
     from evidence.api import EvidenceSink
 
+MAX_CALL_DEPTH = 5
+
 
 @contextlib.asynccontextmanager
 async def open_browser(
@@ -161,6 +163,10 @@ async def call_recipe(ctx: RunContext, name: str, raw_inputs: dict[str, Any]) ->
         name, folder.name if folder else None, root=folder.parent if folder else None
     )
     sub = load_recipe(path)
+    depth = sum(1 for _ in ctx.call_stack)
+    if depth >= MAX_CALL_DEPTH or name in ctx.call_stack:
+        chain = " -> ".join([*ctx.call_stack, name])
+        raise StepError(f"recipe calls go round in a circle or too deep: {chain}")
     if sub.gate_index() is not None:
         raise StepError(f"recipe {name} has a gate; only recipes without a gate can be called")
     try:
@@ -169,8 +175,10 @@ async def call_recipe(ctx: RunContext, name: str, raw_inputs: dict[str, Any]) ->
         raise StepError(f"calling {name}: {exc.message}", hint=exc.hint) from None
     saved = (ctx.recipe, ctx.inputs, ctx.values)
     ctx.recipe, ctx.inputs, ctx.values = sub, bound, {}
+    ctx.call_stack.append(name)
     try:
         await execute_steps(ctx, list(sub.steps))
         return render_outputs(ctx)
     finally:
+        ctx.call_stack.pop()
         ctx.recipe, ctx.inputs, ctx.values = saved

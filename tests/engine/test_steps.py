@@ -286,3 +286,24 @@ def test_explicit_handoff_step_pauses_headless(write_recipe, go, store, local_si
     assert result.state is RunState.PAUSED and result.pause_reason == "handoff"
     pending = events(store, result, "handoff_pending")
     assert pending[0]["message"] == "Confirm the payout in the bank window"
+
+
+def test_recipes_calling_each_other_in_a_circle_fail_clearly(write_recipe, go, local_site):
+    write_recipe(
+        """\
+        steps:
+          - call: ping
+        """,
+        name="pong",
+    )
+    path = write_recipe(
+        """\
+        steps:
+          - goto: /static
+          - call: pong
+        """,
+        name="ping",
+    )
+    result = go(path)
+    assert result.state is RunState.FAILED
+    assert "go round in a circle or too deep: pong -> ping -> pong" in (result.error or "")
