@@ -97,7 +97,8 @@ class RunContext:
         return float(self.settings.browser.default_timeout_ms)
 
     def top_level_index(self, step: Step) -> int:
-        return int(step.number.split(".")[0]) - 1 if step.number else 0
+        first = step.number.split(".")[0].lstrip("r")  # "r2": the 2nd reconcile step
+        return int(first) - 1 if first.isdigit() else 0
 
     # ------------------------------------------------------------------ secrets
 

@@ -201,3 +201,52 @@ def _drifted(
         exit_code=3,
         error=f"drift since approval: {text}",
     )
+
+
+async def reconcile_run(
+    recipe: Recipe,
+    run_id: str,
+    *,
+    settings: Settings,
+    store: EvidenceSink,
+    browser: Browser | None = None,
+) -> dict[str, Any]:
+    """Run the recipe's read-only `reconcile` steps for a run (e.g. one `in_doubt`) and return
+    what they read. Whether the commit happened is the caller's decision; nothing here changes
+    the run's state, and reconcile steps cannot change the back office (validation rule)."""
+    if not recipe.reconcile:
+        raise GateError(
+            f"recipe {recipe.name} has no `reconcile` steps",
+            hint="add read-only steps that show whether the action already happened",
+        )
+    record = store.get_run(run_id)
+    bound = bind_inputs(recipe, dict(record.inputs))
+    login = login_recipe_for(recipe)
+    masker = resolve_secrets([recipe, *([login] if login else [])], settings, record.site, store)
+    sessions = SessionManager(settings)
+    async with (
+        open_browser(settings, browser, False) as chromium,
+        run_context(
+            chromium,
+            recipe=recipe,
+            settings=settings,
+            site_name=record.site,
+            store=store,
+            run_id=run_id,
+            inputs=bound,
+            masker=masker,
+            sessions=sessions,
+        ) as ctx,
+    ):
+        ctx.event("reconcile_started", {"state": record.state.value})
+        if login is not None:
+            await sessions.ensure_logged_in(ctx, login)
+        try:
+            await execute_steps(ctx, list(recipe.reconcile))
+        except StepError as exc:
+            await capture_failure(ctx)
+            ctx.event("reconcile_failed", {"error": ctx.masker.text(str(exc))})
+            raise
+        found: dict[str, Any] = masker.data(dict(ctx.values))
+        ctx.event("reconcile_finished", {"values": found})
+        return found

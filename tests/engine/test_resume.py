@@ -83,3 +83,35 @@ def test_failure_after_the_submit_leaves_the_run_in_doubt(
     posts = [r for r in local_site.state.requests if r.endswith("/refund")]
     assert len(posts) == 1  # never retried
     assert store.get_run(paused.run_id).state is RunState.IN_DOUBT
+
+
+def test_reconcile_reads_without_changing_state(
+    run, chromium, settings, store, local_site, paused, tmp_path
+):
+    from agent.resume import reconcile_run
+
+    folder = tmp_path / "local"
+    folder.mkdir()
+    for name in ("login.yaml", "prepare_refund.yaml"):
+        (folder / name).write_text((RECIPES / "local" / name).read_text())
+    recipe_file = folder / "prepare_refund.yaml"
+    recipe_file.write_text(
+        recipe_file.read_text()
+        + (
+            "reconcile:\n"
+            "  - goto: /orders/{{ inputs.order_id }}\n"
+            "  - extract: {status: {label: Status}}\n"
+        )
+    )
+    found = run(
+        reconcile_run(
+            load_recipe(recipe_file),
+            paused.run_id,
+            settings=settings,
+            store=store,
+            browser=chromium,
+        )
+    )
+    assert found == {"status": "Paid"}
+    assert store.get_run(paused.run_id).state is RunState.APPROVED
+    assert local_site.state.refunds == []
