@@ -46,7 +46,7 @@ class Goto(Step):
 
     key: ClassVar[str] = "goto"
     effect: ClassVar = "read"
-    default_retries: ClassVar[int] = 2
+    default_retries: ClassVar[int] = 3
     goto: GotoParams = Field(description="The page to open.")
 
     async def run(self, ctx: RunContext) -> None:

@@ -34,6 +34,7 @@ def test_broken_recipe(case: str) -> None:
     expected = RECIPE_CASES[case]
     with pytest.raises(RecipeError) as info:
         load_recipe(path)
+    assert info.value.exit_code == 2
     problems = info.value.problems
     matching = [p for p in problems if expected["expect"] in p.message]
     assert matching, f"no problem says {expected['expect']!r}: {[p.message for p in problems]}"
@@ -59,6 +60,7 @@ def test_broken_input_row(case: str) -> None:
     bind_inputs(recipe, rows[0], row=1)  # the first row is good
     with pytest.raises(InputError) as info:
         bind_inputs(recipe, rows[1], row=expected["row"])
+    assert info.value.exit_code == 2
     text = str(info.value)
     assert f"row {expected['row']}:" in text
     assert expected["expect"] in text
