@@ -83,6 +83,8 @@ class RunContext:
             raise StepError(self.masker.text(exc.message), hint=exc.hint) from None
 
     def render_selector(self, sel: Selector) -> Selector:
+        """The selector with its templates rendered. Render once: a rendered value (an input,
+        say) may itself contain `{{`, and must never be evaluated as a template."""
         raw = Selector(**selector_fields(sel)).model_dump(exclude_none=True, exclude_defaults=True)
         return Selector.model_validate(self.render(raw))
 
@@ -276,7 +278,7 @@ class RunContext:
             ) from None
         except Exception as exc:
             if "strict mode violation" in str(exc):
-                await self.locate(rendered, timeout_ms=timeout_ms)  # raises the clear error
+                await self.locate(sel, timeout_ms=timeout_ms)  # raises the clear error
             raise
 
     async def wait_hidden(self, sel: Selector, *, timeout_ms: float) -> None:

@@ -182,9 +182,9 @@ async def _read_field(
         loc = build_locator(root, rendered)
         if await loc.count() == 0:
             return spec.default
-        loc = await ctx.locate(rendered, timeout_ms=timeout, root=root)
+        loc = await ctx.locate(spec, timeout_ms=timeout, root=root)
     else:
-        loc = await ctx.locate(rendered, timeout_ms=timeout, root=root)
+        loc = await ctx.locate(spec, timeout_ms=timeout, root=root)
     text = await (loc.get_attribute(spec.attribute) if spec.attribute else loc.evaluate(_READ_JS))
     return _convert(text, spec)
 
@@ -200,7 +200,7 @@ async def _read_table(ctx: RunContext, spec: TableSpec, timeout: float) -> list[
     table_sel = ctx.render_selector(spec.table)
     if spec.optional and await build_locator(ctx.page, table_sel).count() == 0:
         return []  # checked once, not waited for: wait_for the page first when it loads late
-    loc: Locator = await ctx.locate(table_sel, timeout_ms=timeout)
+    loc: Locator = await ctx.locate(spec.table, timeout_ms=timeout)
     data = await loc.evaluate(_TABLE_JS)
     headers = [clean_text(h).lower() for h in data["headers"]]
     index: dict[str, int] = {}

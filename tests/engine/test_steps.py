@@ -307,3 +307,19 @@ def test_recipes_calling_each_other_in_a_circle_fail_clearly(write_recipe, go, l
     result = go(path)
     assert result.state is RunState.FAILED
     assert "go round in a circle or too deep: pong -> ping -> pong" in (result.error or "")
+
+
+def test_input_values_are_never_evaluated_as_templates(write_recipe, go, local_site):
+    path = write_recipe("""\
+        inputs:
+          who: {type: string}
+        steps:
+          - goto: /static
+          - extract: {found: {text: "{{ inputs.who }}", optional: true, default: absent}}
+          - fill: {label: Code, value: "{{ inputs.who }}"}
+          - extract: {typed: {label: Code}}
+        outputs: {found: "{{ found }}", typed: "{{ typed }}"}
+        """)
+    result = go(path, {"who": "{{ 6 * 7 }}"})
+    assert result.state is RunState.DONE, result.error
+    assert result.outputs == {"found": "absent", "typed": "{{ 6 * 7 }}"}
