@@ -1,6 +1,6 @@
 """Benchmark (not a test): evidence bytes and time per `lookup_order` run, per capture policy.
 
-    .venv/bin/python -m tests.evidence.bench_capture [RUNS_PER_POLICY]
+    .venv/bin/python -m bench.capture [RUNS_PER_POLICY]
 
 Starts the ShopLane sandbox on free ports, runs recipes/shoplane/lookup_order.yaml against
 delivered orders with one Chromium, one warm-up run per policy (it logs in and saves the
@@ -26,7 +26,7 @@ from agent.states import RunState
 from evidence.store import EvidenceStore
 from sandbox.testing import SandboxServer
 
-PROJECT = Path(__file__).resolve().parents[2]
+PROJECT = Path(__file__).resolve().parents[1]
 POLICIES = ("off", "on_failure", "on_action", "every_page")
 
 

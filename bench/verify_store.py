@@ -1,6 +1,6 @@
 """Benchmark (not a test): how long `verify --all` takes on a store of many runs.
 
-    .venv/bin/python -m tests.evidence.bench_verify [RUNS] [DIR]
+    .venv/bin/python -m bench.verify_store [RUNS] [DIR]
 
 Each run looks like a `lookup_order` trail: run_created, customer_asked, two state changes,
 three page_reviewed events with a screenshot (8 KiB, unique per run) and a DOM snapshot
