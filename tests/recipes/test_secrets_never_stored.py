@@ -1,0 +1,68 @@
+"""The canary test on real runs: the password the agent types never reaches the evidence store.
+
+The sandbox's lead password is the canary. Runs of the shipped recipes (every page captured)
+and a run that fails with the password still typed into the form (failure screenshot + DOM)
+are recorded; then every byte under the data dir — SQLite database and WAL, artifact files,
+saved sessions — is scanned for the canary in the spellings a leak would take.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from agent.recipe import load_recipe
+from agent.runner import run_recipe
+from agent.states import RunState
+from tests.recipes.conftest import Runner
+
+CANARY_RECIPE = Path(__file__).parent / "canary" / "fail_after_password.yaml"
+
+
+def _spellings(secret: str) -> list[bytes]:
+    forms = {secret, quote(secret), json.dumps(secret)[1:-1]}
+    out = [f.encode() for f in forms]
+    out.append(base64.b64encode(secret.encode()))
+    out.append(secret.encode("utf-16-le"))
+    return out
+
+
+def _scan(root: Path, secret: str) -> list[str]:
+    leaks = []
+    needles = _spellings(secret)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        leaks += [f"{path.relative_to(root)}: {n!r}" for n in needles if n in data]
+    return leaks
+
+
+def test_typed_password_never_reaches_the_store(
+    run: Any, chromium: Any, product: Any, store: Any, sandbox: Any
+) -> None:
+    product.evidence.capture = "every_page"
+    product.evidence.full_page = True
+    secret = sandbox.credentials("shoplane").password
+    shoplane = Runner("shoplane", run, chromium, product, store)
+    order = sandbox.find_orders("shoplane", "delivered", limit=1)[0]
+
+    failed = run(
+        run_recipe(load_recipe(CANARY_RECIPE), {}, settings=product, store=store, browser=chromium)
+    )
+    assert failed.state is RunState.FAILED
+    assert "failing on purpose" in (failed.error or "")
+    assert secret not in (failed.error or "")
+
+    looked_up = shoplane("lookup_order", order_id=order.order_id)
+    assert looked_up.state is RunState.DONE, looked_up.error
+    assert "session_login" in shoplane.event_kinds(looked_up)  # the password was typed
+
+    assert failed.run_id is not None
+    artifacts = {
+        store.artifact(sha).kind for e in store.events(failed.run_id) for sha in e.artifacts
+    }
+    assert {"screenshot", "dom"} <= artifacts, "the failure page was captured"
+    store.close()
+    assert _scan(product.data_dir, secret) == []
