@@ -120,19 +120,18 @@ STOREFRONT_REFUND_ERRORS = [
 def test_refund_dialog_validation(sandbox: SandboxServer, page: Page) -> None:
     """Each rule, one login: the page comes back with the dialog open and the error in it."""
     login(page, sandbox, FLAVOR)
+    shown = ""
     for case, fields, message in STOREFRONT_REFUND_ERRORS:
         order = sandbox.find_orders(FLAVOR, case)[0]
-        page.goto(sandbox.url(FLAVOR, order.url_path))
-        page.get_by_role("button", name="Refund", exact=True).click()
+        if shown != order.order_id:  # after an error the dialog is open again on this order
+            page.goto(sandbox.url(FLAVOR, order.url_path))
+            page.get_by_role("button", name="Refund", exact=True).click()
+            shown = order.order_id
         dialog = page.get_by_role("dialog")
-        if "qty" in fields:
-            dialog.get_by_label(re.compile("^Quantity of ")).first.fill(fields["qty"])
-        if "shipping" in fields:
-            dialog.get_by_label("Shipping refund").fill(fields["shipping"])
-        if "amount" in fields:
-            dialog.get_by_label("Refund amount").fill(fields["amount"])
-        if "reason" in fields:
-            dialog.get_by_label("Reason for refund").select_option(fields["reason"])
+        dialog.get_by_label(re.compile("^Quantity of ")).first.fill(fields.get("qty", "0"))
+        dialog.get_by_label("Shipping refund").fill(fields.get("shipping", ""))
+        dialog.get_by_label("Refund amount").fill(fields.get("amount", ""))
+        dialog.get_by_label("Reason for refund").select_option(fields.get("reason", ""))
         dialog.get_by_role("button", name="Issue refund").click()
         expect(page.get_by_role("dialog").get_by_role("alert"), case).to_contain_text(message)
     assert sandbox.ledger(FLAVOR)["refunds"] == []
