@@ -144,3 +144,20 @@ def test_mutate_order_changes_the_back_office(sandbox: SandboxServer, flavor: st
 def test_http_login_helper_works_for_every_flavor(sandbox: SandboxServer) -> None:
     for flavor in FLAVORS:
         http_login(sandbox, flavor).close()
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_second_identical_refund_is_rejected(
+    sandbox: SandboxServer, flavor: str, client_for
+) -> None:
+    client = client_for(flavor)
+    order = sandbox.find_orders(flavor, "delivered")[3]
+    url, data = refund_post(flavor, order.url_path, "1.00")
+    token = csrf_of(client.get(order.url_path).text)
+    first = client.post(url, data={**data, "csrf_token": token})
+    assert first.status_code == 200 and "Refund ID" in first.text
+    second = client.post(url, data={**data, "csrf_token": token})
+    assert second.status_code == 422
+    assert "An identical refund" in second.text
+    no_trace(second)
+    assert len(sandbox.ledger(flavor)["refunds"]) == 1
