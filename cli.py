@@ -98,7 +98,7 @@ def sandbox_serve(
     fault: list[str] = typer.Option(
         [],
         "--fault",
-        help="NAME=VALUE, repeatable: latency=300, error_rate=0.2, "
+        help="NAME=VALUE, repeatable: latency=300, error_rate=0.2, commit_error_rate=0.5, "
         "session_ttl=60, maintenance=true, layout=v2, challenge=true.",
     ),
     token: str | None = typer.Option(

@@ -5,6 +5,8 @@ name               effect                                                       
 =================  ==============================================================  ========
 latency            milliseconds added before every page and API response           0
 error_rate         share (0..1) of requests answered with a 500 error page          0
+commit_error_rate  share (0..1) of successful form POSTs (refund, note …) whose     0
+                   change IS saved but whose answer is a 500 page: the in-doubt case
 session_ttl        seconds a login lasts (then: back to the login page)             3600
 maintenance        every page answers 503 "down for maintenance"                    false
 layout             "v2" changes ids, classes, data-* and nesting; labels stay       v1
@@ -23,7 +25,7 @@ import random
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DEFAULT_SESSION_TTL = 3600
 UNFAULTED_PREFIXES = ("/__sandbox", "/security-check", "/favicon.ico")
@@ -33,6 +35,7 @@ UNFAULTED_PREFIXES = ("/__sandbox", "/security-check", "/favicon.ico")
 class Faults:
     latency: int = 0
     error_rate: float = 0.0
+    commit_error_rate: float = 0.0
     session_ttl: int = DEFAULT_SESSION_TTL
     maintenance: bool = False
     layout: str = "v1"
@@ -69,7 +72,7 @@ def _coerce(name: str, raw: Any) -> Any:
             if text not in ("v1", "v2"):
                 raise ValueError
             return text
-        if name == "error_rate":
+        if name in ("error_rate", "commit_error_rate"):
             value = float(raw)
             if not 0 <= value <= 1:
                 raise ValueError
@@ -126,4 +129,27 @@ class FaultMiddleware:
         if response is not None:
             await response(scope, receive, send)
             return
+        if (
+            faults.commit_error_rate
+            and scope.get("method") == "POST"
+            and not path.startswith(self.site.login_paths)
+            and self.rng.random() < faults.commit_error_rate
+        ):
+            await self.app(scope, receive, self._fail_after_success(scope, receive, send))
+            return
         await self.app(scope, receive, send)
+
+    def _fail_after_success(self, scope: Scope, receive: Receive, send: Send) -> Send:
+        """A send() that swaps a success redirect (the change is already saved) for a 500."""
+        swapped = False
+
+        async def send_or_swap(message: Message) -> None:
+            nonlocal swapped
+            if message["type"] == "http.response.start" and message["status"] in (302, 303):
+                swapped = True
+                await self.site.plain_page(scope, "error.html", 500)(scope, receive, send)
+                return
+            if not swapped:
+                await send(message)
+
+        return send_or_swap

@@ -215,7 +215,8 @@ class SandboxServer:
 
     def set_faults(self, flavor: str | None = None, **faults: Any) -> None:
         """E.g. ``set_faults(latency=300)`` (all flavors) or ``set_faults("shoplane",
-        layout="v2")``. Names: latency, error_rate, session_ttl, maintenance, layout,
+        layout="v2")``. Names: latency, error_rate, commit_error_rate, session_ttl,
+        maintenance, layout,
         challenge (see `sandbox.faults`)."""
         if flavor is None:
             self._call(

@@ -58,6 +58,7 @@ class FlavorSpec:
     session_cookie: str
     login_path: str
     home_path: str
+    logout_path: str
     mfa_path: str | None = None
 
 
@@ -132,6 +133,8 @@ class Site:
         self.state = state
         self.faults = Faults()
         self.challenge_generation = 0
+        # Logging in and out is not a "commit": commit_error_rate leaves these alone.
+        self.login_paths = tuple(p for p in (spec.login_path, spec.mfa_path, spec.logout_path) if p)
         self.bid_cookie = f"{spec.session_cookie}_bid"
         self.clearance_cookie = f"{spec.session_cookie}_clearance"
         self.env = jinja2.Environment(

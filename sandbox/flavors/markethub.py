@@ -36,6 +36,7 @@ SPEC = FlavorSpec(
     title="MarketHub Seller Central",
     session_cookie="mh_session",
     login_path="/ap/signin",
+    logout_path="/ap/signout",
     home_path="/orders-v3",
     mfa_path="/ap/mfa",
 )
@@ -289,7 +290,7 @@ def routes() -> list[BaseRoute]:
         Route(SPEC.login_path, auth.login_submit, methods=["POST"]),
         Route("/ap/mfa", auth.mfa_page),
         Route("/ap/mfa", auth.mfa_submit, methods=["POST"]),
-        Route("/ap/signout", auth.logout, methods=["POST"]),
+        Route(SPEC.logout_path, auth.logout, methods=["POST"]),
         Route(base, manage_orders),
         Route(base + "/order/{order_id}", order_detail),
         Route(base + "/order/{order_id}/notes", add_note, methods=["POST"]),

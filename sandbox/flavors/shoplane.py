@@ -32,6 +32,7 @@ SPEC = FlavorSpec(
     title="ShopLane Seller Centre",
     session_cookie="SPC_SC_SESSION",
     login_path="/account/signin",
+    logout_path="/account/signout",
     home_path="/portal/sale/order",
 )
 STATUS_LABELS = {
@@ -242,7 +243,7 @@ def routes() -> list[BaseRoute]:
         Route("/", home),
         Route(SPEC.login_path, auth.login_page),
         Route(SPEC.login_path, auth.login_submit, methods=["POST"]),
-        Route("/account/signout", auth.logout, methods=["POST"]),
+        Route(SPEC.logout_path, auth.logout, methods=["POST"]),
         Route(base, order_list),
         Route(base + "/{sn}", order_detail),
         Route(base + "/{sn}/notes", add_note, methods=["POST"]),

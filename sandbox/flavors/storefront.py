@@ -36,6 +36,7 @@ SPEC = FlavorSpec(
     title="Storefront Admin",
     session_cookie="_storefront_session",
     login_path="/admin/auth/login",
+    logout_path="/admin/auth/logout",
     home_path="/admin/orders",
 )
 FULFILLMENT = {
@@ -250,7 +251,7 @@ def routes() -> list[BaseRoute]:
         Route("/admin", home),
         Route(SPEC.login_path, auth.login_page),
         Route(SPEC.login_path, auth.login_submit, methods=["POST"]),
-        Route("/admin/auth/logout", auth.logout, methods=["POST"]),
+        Route(SPEC.logout_path, auth.logout, methods=["POST"]),
         Route(base, order_list),
         Route(base + "/{ref}", order_detail),
         Route(base + "/{ref}/comments", add_comment, methods=["POST"]),

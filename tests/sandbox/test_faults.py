@@ -38,6 +38,30 @@ def test_error_rate_gives_500_pages(sandbox: SandboxServer) -> None:
     assert httpx.get(sandbox.url("shoplane", "/account/signin")).status_code == 200
 
 
+def test_commit_error_saves_the_change_but_answers_500(sandbox: SandboxServer) -> None:
+    """The in-doubt case: the refund is written, the browser sees an error page."""
+    client = http_login(sandbox, "shoplane")  # logging in is never affected
+    order = sandbox.find_orders("shoplane", "delivered")[4]
+    form = client.get(order.url_path + "/refund")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token
+    sandbox.set_faults("shoplane", commit_error_rate=1)
+    answer = client.post(
+        order.url_path + "/refund",
+        data={"csrf_token": token.group(1), "amount": "3.00", "reason": "other"},
+    )
+    assert answer.status_code == 500 and "Something went wrong" in answer.text
+    [refund] = sandbox.ledger("shoplane")["refunds"]
+    assert (refund["order_id"], refund["amount"]) == (order.order_id, "3.00")
+    # A form error is not a commit: it is answered normally.
+    again = client.post(
+        order.url_path + "/refund",
+        data={"csrf_token": token.group(1), "amount": "x", "reason": "other"},
+    )
+    assert again.status_code == 422
+    client.close()
+
+
 def test_maintenance_page(sandbox: SandboxServer, page: Page) -> None:
     sandbox.set_faults(maintenance=True)  # every flavor
     for flavor in FLAVORS:
