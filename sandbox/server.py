@@ -22,6 +22,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from agent.errors import SandboxError
+from sandbox.faults import Faults
 from sandbox.seed import DEFAULT_COUNT, DEFAULT_SEED, FLAVORS
 from sandbox.web import SandboxState, Site, build_app
 
@@ -190,6 +191,14 @@ def startup_lines(running: Running) -> list[str]:
         lead = next(a for a in ACCOUNTS[flavor] if a.role == "lead")
         for field_name, env_name in ENV_NAMES[flavor].items():
             lines.append(f"export {env_name}={getattr(lead, field_name)}")
+    active = {
+        name: value
+        for name, value in next(iter(running.state.sites.values())).faults.as_dict().items()
+        if value != Faults().as_dict()[name]
+    }
+    if active:
+        lines.append("")
+        lines.append("faults: " + ", ".join(f"{name}={value}" for name, value in active.items()))
     lines.append("")
     lines.append(f"admin: X-Sandbox-Token: {running.token}  (POST /__sandbox/faults, /reset)")
     lines.append("Press Ctrl-C to stop.")

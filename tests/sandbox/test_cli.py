@@ -81,6 +81,7 @@ def test_serve_prints_urls_and_logins_and_stops_on_ctrl_c(tmp_path: Path) -> Non
         assert "export SHOPLANE_PASSWORD=shoplane-lead-2611" in out
         assert "export STOREFRONT_PASSWORD=" in out and "MARKETHUB" not in out
         assert ACCOUNTS["shoplane"][1].email in out
+        assert "faults: layout=v2" in out
         url = re.search(r"(http://127\.0\.0\.1:\d+)/account/signin", out)
         assert url, out
         info = httpx.get(url.group(1) + "/__sandbox/info").json()
