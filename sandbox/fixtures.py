@@ -22,7 +22,7 @@ from sandbox.seed import DEFAULT_COUNT, DEFAULT_SEED, FLAVORS, SeedOrder, genera
 
 CASES: dict[str, str] = {
     "delivered": "completed and paid, no refunds or requests: a clean refund target",
-    "in_transit": "shipped, last tracking update within 2 days",
+    "in_transit": "shipped, out for delivery, last tracking update within 4 days",
     "delayed": "shipped, no tracking update for more than 7 days",
     "lost": "shipped, carrier reported the parcel lost",
     "to_ship": "paid, not shipped yet",

@@ -127,3 +127,9 @@ def test_money_formats_and_parsing() -> None:
     for bad in ("", "abc", "1.234", "-5", "12,34", "1e3"):
         with pytest.raises(ValueError):
             parse_amount(bad)
+
+
+def test_in_transit_orders_moved_recently() -> None:
+    for order in generate_orders("storefront", today=DAY):
+        if order.scenario == "in_transit":
+            assert (DAY - order.events[-1][0].date()).days <= 4
