@@ -8,11 +8,12 @@ one next to this project's `cli.py`. Relative paths in it are relative to the fi
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agent.errors import ConfigError
 
@@ -103,6 +104,86 @@ class EvidenceSettings(_Section):
     redaction: RedactionSettings = Field(default_factory=RedactionSettings)
 
 
+class ActionPolicy(_Section):
+    """What approving one gate action takes. Amounts are per currency: a gate whose currency
+    has no threshold listed is treated as above every threshold (fail safe)."""
+
+    amount_bind: str = Field("amount", description="The gate bind that holds the amount.")
+    currency_bind: str = Field("currency", description="The gate bind that holds the currency.")
+    require_role: str | None = Field(
+        None, description="Every approver of this action needs this role, whatever the amount."
+    )
+    supervisor_above: dict[str, Decimal] = Field(
+        default_factory=dict,
+        description="currency -> amount; above it every approver needs `policy.supervisor_role`.",
+    )
+    two_approvers_above: dict[str, Decimal] = Field(
+        default_factory=dict,
+        description="currency -> amount; above it two distinct people must approve.",
+    )
+    auto_approve: bool | dict[str, Decimal] = Field(
+        False,
+        description="false: people approve; true: always approved by policy; "
+        "{currency: limit}: approved by policy when the amount is below the limit.",
+    )
+
+
+class RolePolicy(_Section):
+    run: list[str] = Field(
+        default_factory=list, description="Recipes this role may run ('*': all)."
+    )
+    approve: list[str] = Field(
+        default_factory=list, description="Gate actions this role may approve ('*': all)."
+    )
+
+
+class PolicySettings(_Section):
+    users: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="user -> roles. The user is --as, else $AIJIA_USER, else the OS user; "
+        "a user not listed has no rights.",
+    )
+    roles: dict[str, RolePolicy] = Field(default_factory=dict, description="role -> rights.")
+    actions: dict[str, ActionPolicy] = Field(
+        default_factory=dict,
+        description="gate action -> thresholds; an action not listed needs one approver.",
+    )
+    supervisor_role: str = Field("supervisor", description="The role the thresholds ask for.")
+    approval_ttl_hours: float = Field(
+        24.0, gt=0, description="A gate, and an approval not yet used, expire after this."
+    )
+
+    @model_validator(mode="after")
+    def _roles_are_declared(self) -> PolicySettings:
+        known = set(self.roles)
+        problems = [
+            f"user {user!r} has unknown role {role!r}"
+            for user, roles in self.users.items()
+            for role in roles
+            if role not in known
+        ]
+        problems += [
+            f"action {name!r} requires unknown role {a.require_role!r}"
+            for name, a in self.actions.items()
+            if a.require_role is not None and a.require_role not in known
+        ]
+        if self.roles and self.supervisor_role not in known:
+            problems.append(f"supervisor_role {self.supervisor_role!r} is not a declared role")
+        if problems:
+            raise ValueError("; ".join(problems) + f" (declared roles: {sorted(known)})")
+        return self
+
+
+class WebhookSettings(_Section):
+    url: str | None = Field(
+        None, description="POST a JSON notice here when a gate opens. Empty: no webhook."
+    )
+    timeout_s: float = Field(2.0, gt=0, le=30, description="Give up after this; never fails a run.")
+    headers: dict[str, Any] = Field(
+        default_factory=dict, description="Extra headers (values may be secret references)."
+    )
+
+
 class Settings(_Section):
     data_dir: Path = Field(Path("var"), description="Where runs, evidence and sessions live.")
     browser: BrowserSettings = Field(default_factory=BrowserSettings)
@@ -110,6 +191,12 @@ class Settings(_Section):
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
     sites: dict[str, SiteSettings] = Field(default_factory=dict)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    policy: PolicySettings = Field(
+        default_factory=PolicySettings, description="Who may run and approve what (agent/policy)."
+    )
+    webhook: WebhookSettings = Field(
+        default_factory=WebhookSettings, description="Notify when a gate opens."
+    )
 
     # Filled by load_config, not by the file.
     source: Path | None = Field(None, exclude=True, description="The file this came from.")

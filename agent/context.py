@@ -230,37 +230,52 @@ class RunContext:
     async def locate(
         self, sel: Selector, *, timeout_ms: float, root: Page | Locator | None = None
     ) -> Locator:
-        """The one element `sel` names (strict), waiting for it up to `timeout_ms`."""
+        """The one element `sel` names (strict), waiting for it up to `timeout_ms`.
+
+        One round trip when all is well: Playwright's own strict mode refuses a locator that
+        matches several elements, and only then do we count and describe them.
+        """
+        from playwright.async_api import Error as PlaywrightError
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
         rendered = self.render_selector(sel)
         loc = build_locator(root if root is not None else self.page, rendered)
-        await self.wait_attached(loc, rendered, timeout_ms=timeout_ms)
-        if rendered.nth is None:
+        try:
+            await loc.wait_for(state="attached", timeout=timeout_ms)
+        except PlaywrightTimeout:
+            raise await self._nothing_matched(rendered, timeout_ms) from None
+        except PlaywrightError as exc:
+            if "strict mode violation" not in str(exc):
+                raise
             count = await loc.count()
-            if count > 1:
-                first = await loc.evaluate_all(_DESCRIBE_JS)
-                raise SelectorError(
-                    self.masker.text(
-                        f"{rendered.describe()} matched {count} elements, expected one; "
-                        f"the first: {'; '.join(first)}"
-                    ),
-                    hint="make the selector more specific (exact: true, within: …) "
-                    "or pick one with nth",
-                )
+            first = await loc.evaluate_all(_DESCRIBE_JS)
+            raise SelectorError(
+                self.masker.text(
+                    f"{rendered.describe()} matched {count} elements, expected one; "
+                    f"the first: {'; '.join(first)}"
+                ),
+                hint="make the selector more specific (exact: true, within: …) "
+                "or pick one with nth",
+            ) from None
         return loc
 
     async def wait_attached(self, loc: Locator, sel: Selector, *, timeout_ms: float) -> None:
+        """Until at least one element matches (lists: not strict)."""
         from playwright.async_api import TimeoutError as PlaywrightTimeout
 
         try:
             await loc.first.wait_for(state="attached", timeout=timeout_ms)
         except PlaywrightTimeout:
-            raise SelectorError(
-                self.masker.text(
-                    f"{sel.describe()} matched nothing within {timeout_ms / 1000:g}s on "
-                    f"{self.page.url} ({await self.page.title()!r})"
-                ),
-                hint="check the label/role on the page (layouts change; labels should not)",
-            ) from None
+            raise await self._nothing_matched(sel, timeout_ms) from None
+
+    async def _nothing_matched(self, sel: Selector, timeout_ms: float) -> SelectorError:
+        return SelectorError(
+            self.masker.text(
+                f"{sel.describe()} matched nothing within {timeout_ms / 1000:g}s on "
+                f"{self.page.url} ({await self.page.title()!r})"
+            ),
+            hint="check the label/role on the page (layouts change; labels should not)",
+        )
 
     async def wait_visible(self, sel: Selector, *, timeout_ms: float, strict: bool = True) -> None:
         from playwright.async_api import TimeoutError as PlaywrightTimeout

@@ -9,6 +9,7 @@ and URLs carrying credentials (`https://user:pass@host/`).
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
@@ -45,7 +46,11 @@ class SiteGuard:
         if parts.username is not None or parts.password is not None:
             return "URLs with credentials in them are never allowed"
         host = (parts.hostname or "").lower()
-        netloc = f"{host}:{parts.port}" if parts.port else host
+        try:
+            netloc = f"{host}:{parts.port}" if parts.port else host
+        except ValueError:
+            return "the URL's port is not a number from 0 to 65535"
+
         for allowed in self.allowed:
             if fnmatch.fnmatchcase(netloc, allowed) or fnmatch.fnmatchcase(host, allowed):
                 return None
@@ -65,4 +70,15 @@ class SiteGuard:
             on_block(url, reason)
             await route.abort("blockedbyclient")
 
-        await context.route("**/*", handle)
+        # Only URLs outside the site are sent to Python: intercepting every request would put
+        # a round trip to this process in front of each image and script of the back office.
+        await context.route(self.outside_pattern(), handle)
+
+    def outside_pattern(self) -> re.Pattern[str]:
+        """A regex (run by the browser driver) matching every URL that is *not* allowed."""
+        hosts = []
+        for allowed in sorted(self.allowed):
+            host = re.escape(allowed).replace(r"\*", "[^/?#@]*")
+            hosts.append(host if ":" in allowed else f"{host}(?::\\d+)?")
+        inside = rf"https?://(?:{'|'.join(hosts)})(?:[/?#]|$)"
+        return re.compile(rf"^(?!{inside})", re.IGNORECASE)
