@@ -170,7 +170,7 @@ DETAIL = """<h1>Order {oid}</h1>
 
 STATIC = """<h1>Static</h1><button>Save</button><button>Save</button>
 <p>price: <span data-testid=price>RM 1,299.00</span></p>
-<label>Code <input name=code></label>
+<label>Code <input name=code placeholder="6-digit code"></label>
 <label>Colour <select name=colour><option>Red</option><option value=b>Blue</option></select></label>
 <a href="http://evil.example/steal">Partner site</a>"""
 

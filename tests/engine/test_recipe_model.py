@@ -177,3 +177,20 @@ def test_find_recipe(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_example_recipes_are_valid() -> None:
     assert validate_paths([RECIPES]) == []
+
+
+def test_secret_references_resolve_or_name_the_reference(tmp_path, monkeypatch) -> None:
+    from agent.errors import SecretError
+    from agent.secrets import SecretRef, resolve
+
+    (tmp_path / "pw.txt").write_text("from-a-file\n")
+    assert resolve(SecretRef.model_validate({"$file": "pw.txt"}), site="s", base_dir=tmp_path) == (
+        "from-a-file"
+    )
+    monkeypatch.setenv("AIJIA_X", "from-env")
+    assert resolve(SecretRef.model_validate({"$env": "AIJIA_X"}), site="s") == "from-env"
+    monkeypatch.delenv("AIJIA_X")
+    with pytest.raises(SecretError, match=r"\{\$env: AIJIA_X\} \(site s\) is not set"):
+        resolve(SecretRef.model_validate({"$env": "AIJIA_X"}), site="s")
+    with pytest.raises(SecretError, match="cannot be read"):
+        resolve(SecretRef.model_validate({"$file": "nope.txt"}), site="s", base_dir=tmp_path)

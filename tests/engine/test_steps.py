@@ -323,3 +323,31 @@ def test_input_values_are_never_evaluated_as_templates(write_recipe, go, local_s
     result = go(path, {"who": "{{ 6 * 7 }}"})
     assert result.state is RunState.DONE, result.error
     assert result.outputs == {"found": "absent", "typed": "{{ 6 * 7 }}"}
+
+
+def test_snapshot_and_screenshot_never_hold_the_password(write_recipe, go, store, local_site):
+    from tests.engine.site import PASSWORD
+
+    path = write_recipe("""\
+        steps:
+          - goto: /login
+          - fill: {label: Username, value: "{{ site.credentials.username }}"}
+          - fill: {label: Password, secret: password}
+          - snapshot: login_form
+          - screenshot: {label: login_form, highlight: {role: button, name: Sign in}}
+          - goto: /static
+          - fill: {placeholder: 6-digit code, secret: password}
+          - snapshot: code_field
+          - extract:
+              price: {testid: price, within: {css: p}, as: money}
+        outputs: {price: "{{ price }}"}
+        """)
+    result = go(path)
+    assert result.state is RunState.DONE, result.error
+    assert result.outputs == {"price": {"amount": 1299.0, "currency": "MYR"}}
+    captured = [e for e in store.events(result.run_id) if e.kind == "page_captured"]
+    assert [e.data["label"] for e in captured] == ["login_form", "login_form", "code_field"]
+    for event in captured:
+        for sha in event.artifacts:
+            assert PASSWORD.encode() not in store.read_artifact(sha)
+    assert len(captured[1].artifacts) == 3  # screenshot, annotated with the highlight, thumbnail
