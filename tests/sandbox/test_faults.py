@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from sandbox.faults import parse_fault_flags
-from sandbox.testing import SandboxServer, login
+from sandbox.testing import SandboxServer, login, quick_login
 from tests.sandbox.conftest import http_login
 
 FLAVORS = ("shoplane", "markethub", "storefront")
@@ -128,8 +128,7 @@ def test_layout_v2_keeps_labels_and_roles_but_not_ids(
 ) -> None:
     order = sandbox.find_orders(flavor, "in_transit")[0]
     label, value, fetched_label, old_css = DETAIL_LABELS[flavor]
-    login(page, sandbox, flavor)
-    page.goto(sandbox.url(flavor, order.url_path))
+    quick_login(page, sandbox, flavor, then=order.url_path)
     expect(page.locator(old_css)).to_have_text(value)
     expect(page.locator(f'[data-field="{old_css[1:]}"]')).to_have_count(1)
     v1_html = page.content()

@@ -8,7 +8,7 @@ import pyotp
 import pytest
 from playwright.sync_api import Page, expect
 
-from sandbox.testing import SandboxServer, login
+from sandbox.testing import SandboxServer, quick_login
 
 FLAVOR = "markethub"
 
@@ -60,7 +60,7 @@ def test_login_refused(
 
 
 def test_manage_orders_search_filters_pagination(sandbox: SandboxServer, page: Page) -> None:
-    login(page, sandbox, FLAVOR)
+    quick_login(page, sandbox, FLAVOR)
     expect(page.get_by_text("Showing 1-15 of 240 orders · Page 1 of 16")).to_be_visible()
     page.get_by_label("Results per page").select_option("50")
     page.get_by_role("button", name="Search").click()
@@ -94,7 +94,7 @@ def test_manage_orders_search_filters_pagination(sandbox: SandboxServer, page: P
 
 def test_order_details_with_shipment_loaded_later(sandbox: SandboxServer, page: Page) -> None:
     order = sandbox.find_orders(FLAVOR, "lost")[0]
-    login(page, sandbox, FLAVOR)
+    quick_login(page, sandbox, FLAVOR)
     page.goto(sandbox.url(FLAVOR, "/orders-v3"))
     page.get_by_label("Order search").fill(order.order_id)
     page.get_by_role("button", name="Search").click()
@@ -111,7 +111,7 @@ def test_order_details_with_shipment_loaded_later(sandbox: SandboxServer, page: 
 
 def test_refund_review_then_confirm(sandbox: SandboxServer, page: Page) -> None:
     order = next(o for o in sandbox.find_orders(FLAVOR, "delivered") if "multi_item" in o.cases)
-    login(page, sandbox, FLAVOR, then=order.url_path)
+    quick_login(page, sandbox, FLAVOR, then=order.url_path)
     page.get_by_role("link", name="Refund order").click()
     expect(page.get_by_role("heading", name="Refund order")).to_be_visible()
     amounts = page.get_by_label(re.compile("^Amount to refund for "))
@@ -149,7 +149,7 @@ MARKETHUB_REFUND_ERRORS = [
 
 def test_refund_validation(sandbox: SandboxServer, page: Page) -> None:
     """Each server-side rule, one login; the last case first leaves only 1.00 refundable."""
-    login(page, sandbox, FLAVOR)
+    quick_login(page, sandbox, FLAVOR)
     for number, (case, amount, reason, message) in enumerate(MARKETHUB_REFUND_ERRORS):
         order = sandbox.find_orders(FLAVOR, case)[0]
         if number == len(MARKETHUB_REFUND_ERRORS) - 1:
@@ -168,7 +168,7 @@ def test_refund_validation(sandbox: SandboxServer, page: Page) -> None:
 
 def test_identical_refund_rejected_at_confirm(sandbox: SandboxServer, page: Page) -> None:
     order = sandbox.find_orders(FLAVOR, "delivered")[2]
-    login(page, sandbox, FLAVOR)
+    quick_login(page, sandbox, FLAVOR)
     for _ in range(2):
         page.goto(sandbox.url(FLAVOR, order.url_path + "/refund"))
         page.get_by_label(re.compile("^Amount to refund for ")).first.fill("1.00")
@@ -181,7 +181,7 @@ def test_identical_refund_rejected_at_confirm(sandbox: SandboxServer, page: Page
 
 def test_seller_notes(sandbox: SandboxServer, page: Page) -> None:
     order = sandbox.find_orders(FLAVOR, "delayed")[0]
-    login(page, sandbox, FLAVOR, then=order.url_path)
+    quick_login(page, sandbox, FLAVOR, then=order.url_path)
     page.get_by_label("Note", exact=True).fill("Opened carrier claim 4471")
     page.get_by_role("button", name="Add note").click()
     expect(page.get_by_role("status").first).to_have_text("Your note was added.")
@@ -191,7 +191,7 @@ def test_seller_notes(sandbox: SandboxServer, page: Page) -> None:
 
 def test_session_expiry_fault(sandbox: SandboxServer, page: Page) -> None:
     sandbox.set_faults(FLAVOR, session_ttl=2)
-    login(page, sandbox, FLAVOR)
+    quick_login(page, sandbox, FLAVOR)
     expect(page.get_by_role("heading", name="Manage Orders")).to_be_visible()
     page.wait_for_timeout(2100)
     page.get_by_role("link", name="Next").click()

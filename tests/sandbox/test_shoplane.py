@@ -7,14 +7,14 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from sandbox.testing import SandboxServer, login
+from sandbox.testing import SandboxServer, login, quick_login
 
 FLAVOR = "shoplane"
 
 
 def open_order(page: Page, sandbox: SandboxServer, case: str, index: int = 0) -> str:
     order = sandbox.find_orders(FLAVOR, case)[index]
-    login(page, sandbox, FLAVOR, then=order.url_path)
+    quick_login(page, sandbox, FLAVOR, then=order.url_path)
     return order.order_id
 
 
@@ -60,7 +60,7 @@ def test_five_wrong_passwords_lock_the_account(sandbox: SandboxServer, page: Pag
 
 def test_search_exact_and_partial(sandbox: SandboxServer, page: Page) -> None:
     target = sandbox.find_orders(FLAVOR, "delayed")[0]
-    login(page, sandbox, FLAVOR)
+    quick_login(page, sandbox, FLAVOR)
     page.get_by_label("Search orders").fill(target.order_id)
     page.get_by_role("button", name="Search", exact=True).click()
     rows = page.locator("table tbody tr")
@@ -82,7 +82,7 @@ def test_search_exact_and_partial(sandbox: SandboxServer, page: Page) -> None:
 
 
 def test_status_tabs_and_pagination(sandbox: SandboxServer, page: Page) -> None:
-    login(page, sandbox, FLAVOR)
+    quick_login(page, sandbox, FLAVOR)
     expect(page.get_by_text(re.compile(r"Page 1 of 12"))).to_be_visible()
     page.get_by_role("link", name="Next").click()
     expect(
@@ -100,7 +100,7 @@ def test_status_tabs_and_pagination(sandbox: SandboxServer, page: Page) -> None:
 
 def test_detail_with_tracking_loaded_later(sandbox: SandboxServer, page: Page) -> None:
     order = sandbox.find_orders(FLAVOR, "delayed")[0]
-    login(page, sandbox, FLAVOR)
+    quick_login(page, sandbox, FLAVOR)
     response = page.goto(sandbox.url(FLAVOR, order.url_path))
     assert response is not None and "Tracking status" not in response.text()
     expect(page.get_by_label("Order status")).to_have_text("Shipping")
@@ -146,7 +146,7 @@ SHOPLANE_REFUND_ERRORS = [
 
 def test_refund_validation(sandbox: SandboxServer, page: Page) -> None:
     """Each server-side rule, one login: the form comes back with the message, nothing written."""
-    login(page, sandbox, FLAVOR)
+    quick_login(page, sandbox, FLAVOR)
     for case, amount, reason, message in SHOPLANE_REFUND_ERRORS:
         order = sandbox.find_orders(FLAVOR, case)[0]
         page.goto(sandbox.url(FLAVOR, order.url_path + "/refund"))

@@ -7,14 +7,14 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from sandbox.testing import SandboxServer, login
+from sandbox.testing import SandboxServer, login, quick_login
 
 FLAVOR = "storefront"
 
 
 def open_order(page: Page, sandbox: SandboxServer, case: str, index: int = 0):
     order = sandbox.find_orders(FLAVOR, case)[index]
-    login(page, sandbox, FLAVOR, then=order.url_path)
+    quick_login(page, sandbox, FLAVOR, then=order.url_path)
     return order
 
 
@@ -71,7 +71,7 @@ def test_refund_dialog_with_quantities_shipping_and_restock(
     sandbox: SandboxServer, page: Page
 ) -> None:
     order = next(o for o in sandbox.find_orders(FLAVOR, "delivered") if "multi_item" in o.cases)
-    login(page, sandbox, FLAVOR)
+    quick_login(page, sandbox, FLAVOR)
     page.goto(sandbox.url(FLAVOR, order.url_path))
     page.get_by_role("button", name="Refund", exact=True).click()
     dialog = page.get_by_role("dialog", name="Refund items")
@@ -119,7 +119,7 @@ STOREFRONT_REFUND_ERRORS = [
 
 def test_refund_dialog_validation(sandbox: SandboxServer, page: Page) -> None:
     """Each rule, one login: the page comes back with the dialog open and the error in it."""
-    login(page, sandbox, FLAVOR)
+    quick_login(page, sandbox, FLAVOR)
     shown = ""
     for case, fields, message in STOREFRONT_REFUND_ERRORS:
         order = sandbox.find_orders(FLAVOR, case)[0]
