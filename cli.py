@@ -27,6 +27,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 ConfigOption = typer.Option(
     None, "--config", "-c", help="config.yaml to use (default: $AIJIA_CONFIG, ./config.yaml)."
 )
+AsOption = typer.Option(
+    None, "--as", help="Act as this user (default: $AIJIA_USER, else the OS user)."
+)
 
 
 def _console(stderr: bool = False) -> Any:
@@ -342,6 +345,7 @@ def run(
     ),
     headed: bool = typer.Option(False, "--headed", help="Show the browser window."),
     case: str | None = typer.Option(None, "--case", help="Attach the runs to this case id."),
+    as_user: str | None = AsOption,
     config: Path | None = ConfigOption,
 ) -> None:
     """Run a recipe once, or once per row of an inputs file, and show what happened.
@@ -353,11 +357,14 @@ def run(
     from agent.batch import check_rows, overall_exit_code
     from agent.config import load_config
     from agent.errors import InputError
+    from agent.policy import Policy, current_user
     from agent.recipe import find_recipe, load_recipe
     from agent.rows import parse_pairs, read_rows
 
     settings = load_config(config)
     recipe_obj = load_recipe(find_recipe(recipe, _flavor_of(settings, site)))
+    user = current_user(as_user)
+    Policy(settings.policy).check_may_run(user, recipe_obj.name)
     pairs = parse_pairs(inputs or [])
     if inputs_file is not None:
         rows = [{**row, **pairs} for row in read_rows(inputs_file)]
@@ -373,7 +380,9 @@ def run(
             f"{len(problems)} of {len(rows)} rows are invalid; nothing was run:\n{shown}{more}"
         )
     results = asyncio.run(
-        _run_rows(recipe_obj, rows, settings, site, concurrency, dry_run, headed, case, as_json)
+        _run_rows(
+            recipe_obj, rows, settings, site, concurrency, dry_run, headed, case, as_json, user
+        )
     )
     if as_json:
         _print_run_lines(results)
@@ -405,27 +414,36 @@ async def _run_rows(
     headed: bool,
     case: str | None,
     quiet: bool,
+    user: str,
 ) -> list[Any]:
+    from agent.gates import GateRecorder, auto_approve
     from agent.runner import run_batch, run_recipe
     from evidence.store import EvidenceStore
 
-    with EvidenceStore.open(settings) as store:
+    with EvidenceStore.open(settings) as opened:
+        # records who started each run, and each gate with what policy requires
+        recorder = GateRecorder(opened, settings, user)
+        store = recorder.sink
         if len(rows) == 1:
             return [
-                await run_recipe(
+                await auto_approve(
+                    await run_recipe(
+                        recipe,
+                        rows[0],
+                        settings=settings,
+                        store=store,
+                        dry_run=dry_run,
+                        headed=headed,
+                        site=site,
+                        case_id=case,
+                    ),
                     recipe,
-                    rows[0],
-                    settings=settings,
-                    store=store,
-                    dry_run=dry_run,
-                    headed=headed,
-                    site=site,
-                    case_id=case,
+                    recorder,
                 )
             ]
         progress = None if quiet else _batch_progress(len(rows))
         try:
-            return await run_batch(
+            results = await run_batch(
                 recipe,
                 rows,
                 settings=settings,
@@ -439,6 +457,7 @@ async def _run_rows(
         finally:
             if progress:
                 progress.stop()
+        return [await auto_approve(r, recipe, recorder) for r in results]
 
 
 class _BatchProgress:
@@ -829,6 +848,296 @@ def runs_show(
         decided = ", ".join(f"{a.decision} by {a.approver}" for a in approvals[g.gate_id])
         table.add_row(f"gate {g.gate_id}", f"{g.action}: {g.summary} [{g.state}] {decided}")
     _console().print(table)
+
+
+@runs_app.command("reconcile")
+@handles_errors
+def runs_reconcile(
+    run: str = typer.Argument(..., help="Run id (in_doubt, or committing in a process that died)."),
+    as_user: str | None = AsOption,
+    config: Path | None = ConfigOption,
+) -> None:
+    """Settle a run whose commit may or may not have happened, by reading the back office
+    with the recipe's `reconcile` steps: done when it happened, else back to approved (then
+    `aijia resume RUN`). Never retries the action."""
+    import asyncio
+
+    from agent.config import load_config
+    from agent.gates import reconcile
+    from agent.policy import current_user
+    from evidence.store import EvidenceStore
+
+    settings = load_config(config)
+    with EvidenceStore.open(settings) as store:
+        outcome = asyncio.run(
+            reconcile(run, user=current_user(as_user), settings=settings, store=store)
+        )
+    console = _console()
+    console.print(f"run {run}: [bold]{outcome.state.value}[/] — {outcome.reason}")
+    if outcome.state.value == "approved":
+        console.print(f"  the approval still holds: `aijia resume {run}` commits it once")
+
+
+# --------------------------------------------------------------------------- gates
+# Reviewers: list and show pending gates, approve or reject them, resume approved runs.
+
+gates_app = typer.Typer(help="Permission gates waiting for a human decision.", no_args_is_help=True)
+app.add_typer(gates_app, name="gates")
+
+
+def _age(iso: str) -> str:
+    from datetime import UTC, datetime
+
+    seconds = (datetime.now(UTC) - datetime.fromisoformat(iso.replace("Z", "+00:00"))).seconds
+    days = (datetime.now(UTC) - datetime.fromisoformat(iso.replace("Z", "+00:00"))).days
+    if days:
+        return f"{days}d"
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m"
+    )
+
+
+def _gate_dict(view: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {
+        **asdict(view.gate),
+        "run_state": view.run.state.value,
+        "recipe": view.run.recipe,
+        "site": view.run.site,
+        "initiator": view.initiator,
+        "requires": view.needs.describe(),
+        "policy": view.needs.why,
+        "approvers": view.approvers,
+        "approved_by": view.approved_by,
+        "drift": view.drift,
+    }
+
+
+@gates_app.command("list")
+@handles_errors
+def gates_list(
+    mine: bool = typer.Option(False, "--mine", help="Only gates you may approve."),
+    action: str | None = typer.Option(None, "--action", help="Only gates of this action."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_user: str | None = AsOption,
+    config: Path | None = ConfigOption,
+) -> None:
+    """Pending gates, oldest first: age, action, amount, who asked, who may approve."""
+    from rich.table import Table
+
+    from agent.approvals import gate_view
+    from agent.config import load_config
+    from agent.policy import Policy, current_user
+    from evidence.store import EvidenceStore
+
+    settings = load_config(config)
+    policy, user = Policy(settings.policy), current_user(as_user)
+    with EvidenceStore.open(settings) as store:
+        views = [gate_view(store, policy, g.gate_id) for g in store.list_gates(state="pending")]
+    views = [v for v in views if action is None or v.gate.action == action]
+    if mine:
+        views = [v for v in views if user in v.approvers and user not in v.approved_by]
+    if as_json:
+        _print_json([_gate_dict(v) for v in views])
+        return
+    table = Table(title=f"pending gates ({len(views)})")
+    for column in ("gate", "age", "action", "amount", "asked by", "may approve", "summary"):
+        table.add_column(column, overflow="fold", no_wrap=column == "gate")
+    for v in views:
+        amount = f"{v.needs.amount} {v.needs.currency or ''}" if v.needs.amount is not None else ""
+        got = f" ({len(v.approved_by)}/{v.needs.approvals})" if v.needs.approvals > 1 else ""
+        table.add_row(
+            v.gate.gate_id,
+            _age(v.gate.created_at),
+            v.gate.action,
+            amount,
+            v.initiator or "?",
+            ", ".join(v.approvers) + got,
+            v.gate.summary,
+        )
+    _console().print(table)
+
+
+@gates_app.command("show")
+@handles_errors
+def gates_show(
+    gate: str = typer.Argument(..., help="Gate id (g-…)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """One gate: bound values, summary, screenshots, drift since the last approval, policy."""
+    from rich.table import Table
+
+    from agent.approvals import gate_view
+    from agent.config import load_config
+    from agent.policy import Policy
+    from evidence.store import EvidenceStore
+
+    settings = load_config(config)
+    with EvidenceStore.open(settings) as store:
+        view = gate_view(store, Policy(settings.policy), gate)
+        refs = [store.artifact(sha) for e in store.events(view.gate.run_id) for sha in e.artifacts]
+        shots = [str(store.root / a.path) for a in refs if a.kind == "screenshot"]
+    data = {**_gate_dict(view), "screenshots": shots}
+    if as_json:
+        _print_json(data)
+        return
+    table = Table(show_header=False, title=f"gate {view.gate.gate_id}")
+    rows = [
+        ("summary", view.gate.summary),
+        ("action", view.gate.action),
+        ("state", f"{view.gate.state} (run {view.run.run_id}: {view.run.state.value})"),
+        ("recipe", f"{view.run.recipe} on {view.run.site}"),
+        ("asked by", view.initiator or "?"),
+        ("created", view.gate.created_at),
+        ("expires", view.gate.expires_at or "never"),
+        ("requires", view.needs.describe()),
+        ("policy", "; ".join(view.needs.why) or "default: one approver"),
+        ("may approve", ", ".join(view.approvers) or "nobody listed"),
+        ("approved by", ", ".join(view.approved_by) or "-"),
+        ("bind hash", view.gate.bind_hash),
+    ]
+    rows += [(f"bind {k}", str(v)) for k, v in view.gate.binds.items()]
+    rows += [
+        (f"drift {k}", f"approved {d.get('approved')!r} -> now {d.get('now')!r}")
+        for k, d in view.drift.items()
+    ]
+    rows += [("screenshot", s) for s in shots]
+    for key, value in rows:
+        table.add_row(key, value)
+    _console().print(table)
+
+
+@app.command("approve")
+@handles_errors
+def approve(
+    gate: str = typer.Argument(..., help="Gate id (g-…), from `aijia gates list`."),
+    note: str = typer.Option("", "--note", help="Why; kept in the evidence."),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="Do not ask to type the bound value (needed without a TTY)."
+    ),
+    no_resume: bool = typer.Option(
+        False, "--no-resume", help="Only approve; a worker or `aijia resume RUN` commits later."
+    ),
+    as_user: str | None = AsOption,
+    config: Path | None = ConfigOption,
+) -> None:
+    """Approve the exact bound action of a gate; then resume the run and commit it once.
+
+    Exit codes: 0 approved (and committed), 3 re-gated after drift, 5 gate refused (used,
+    expired, …), 6 policy refused (self-approval, role, unknown user).
+    """
+    import asyncio
+    import sys
+
+    from agent.approvals import approve_gate, gate_view
+    from agent.config import load_config
+    from agent.errors import GateError
+    from agent.gates import resume_approved
+    from agent.policy import Policy, current_user
+    from evidence.store import EvidenceStore
+
+    settings = load_config(config)
+    policy, user = Policy(settings.policy), current_user(as_user)
+    console = _console()
+    with EvidenceStore.open(settings) as store:
+        if not yes:
+            view = gate_view(store, policy, gate)
+            key, expected = view.confirm_key
+            if not sys.stdin.isatty():
+                raise GateError(
+                    f"approving gate {gate} needs a confirmation: no terminal to ask on",
+                    hint="run it in a terminal, or pass --yes when you have checked the gate",
+                )
+            console.print(f"[bold]{view.gate.summary}[/]  ({view.needs.describe()})")
+            for k, v in view.gate.binds.items():
+                console.print(f"  {k}: {v}", markup=False)
+            typed = typer.prompt(f"Type the {key} to approve")
+            if typed.strip() != expected:
+                raise GateError(
+                    f"typed {typed.strip()!r}, expected the {key} {expected!r}; not approved",
+                    hint="check `aijia gates show` and try again",
+                )
+        decision = approve_gate(store, policy, gate, user=user, note=note)
+        if not decision.complete:
+            console.print(
+                f"approved by {user}: {decision.approvals} of {decision.needed} approvals; "
+                "waiting for another approver"
+            )
+            return
+        console.print(f"gate {gate} approved by {user}; run {decision.run_id} is approved")
+        if no_resume:
+            console.print(f"  not resumed: `aijia resume {decision.run_id}` commits it once")
+            return
+        result = asyncio.run(
+            resume_approved(decision.run_id, user=user, settings=settings, store=store)
+        )
+    _print_resumed(result)
+
+
+def _print_resumed(result: Any) -> None:
+    import json
+
+    console = _console()
+    state = result.state.value
+    console.print(f"run {result.run_id}: [bold]{state}[/] in {result.duration_s:.1f}s")
+    if result.outputs:
+        console.print_json(json.dumps(result.outputs, ensure_ascii=False, default=str))
+    if result.gate is not None and state == "paused":
+        console.print(f"[yellow]{result.error}[/]; new gate {result.gate.gate_id}", soft_wrap=True)
+    elif result.error:
+        console.print(f"[red]error:[/] {result.error}", soft_wrap=True)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+@app.command("reject")
+@handles_errors
+def reject(
+    gate: str = typer.Argument(..., help="Gate id (g-…)."),
+    reason: str = typer.Option(..., "--reason", help="Why; kept in the evidence."),
+    as_user: str | None = AsOption,
+    config: Path | None = ConfigOption,
+) -> None:
+    """Reject a gate: the run closes as rejected with its evidence; nothing is committed."""
+    from agent.approvals import reject_gate
+    from agent.config import load_config
+    from agent.policy import Policy, current_user
+    from evidence.store import EvidenceStore
+
+    settings = load_config(config)
+    user = current_user(as_user)
+    with EvidenceStore.open(settings) as store:
+        decision = reject_gate(store, Policy(settings.policy), gate, user=user, reason=reason)
+    _console().print(f"gate {gate} rejected by {user}; run {decision.run_id} is rejected")
+
+
+@app.command("resume")
+@handles_errors
+def resume(
+    run: str = typer.Argument(..., help="Run id of an approved run."),
+    as_user: str | None = AsOption,
+    config: Path | None = ConfigOption,
+) -> None:
+    """Commit an approved run once: prepare again, re-check the bound values, commit.
+
+    Exit codes: 0 done, 1 failed, 3 re-gated after drift, 5 not resumable (not approved,
+    expired, in doubt).
+    """
+    import asyncio
+
+    from agent.config import load_config
+    from agent.gates import resume_approved
+    from agent.policy import current_user
+    from evidence.store import EvidenceStore
+
+    settings = load_config(config)
+    with EvidenceStore.open(settings) as store:
+        result = asyncio.run(
+            resume_approved(run, user=current_user(as_user), settings=settings, store=store)
+        )
+    _print_resumed(result)
 
 
 # --------------------------------------------------------------------------- demo

@@ -1,0 +1,127 @@
+"""Gates against the real sandbox: prepare a refund as `lead`, decide as someone else, resume.
+
+`gates` drives the library in-process (the session's Chromium); `cli` runs the installed
+`aijia` command in subprocesses with a config file written for this test (sandbox URLs, a
+fresh data dir, the shipped policy) — the way reviewers and schedulers use it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from agent.approvals import Decision, approve_gate, reject_gate
+from agent.config import PROJECT_ROOT, Settings
+from agent.gates import resume_approved, start_run
+from agent.policy import Policy
+from agent.runner import RunResult
+from tests.recipes.conftest import product, recipe, store  # noqa: F401 - fixtures
+
+FLAVOR = "shoplane"
+AIJIA = str(PROJECT_ROOT / ".venv" / "bin" / "aijia")
+
+
+class Gates:
+    def __init__(self, run: Any, chromium: Any, settings: Settings, store: Any, sandbox: Any):
+        self._run, self.chromium = run, chromium
+        self.settings, self.store, self.sandbox = settings, store, sandbox
+        self.policy = Policy(settings.policy)
+
+    def start(self, name: str, *, user: str = "lead", **inputs: Any) -> RunResult:
+        return self._run(  # type: ignore[no-any-return]
+            start_run(
+                recipe(FLAVOR, name),
+                inputs,
+                user=user,
+                settings=self.settings,
+                store=self.store,
+                browser=self.chromium,
+            )
+        )
+
+    def refund(self, case: str = "delivered", amount: str = "1.50", **kw: Any) -> RunResult:
+        order = self.sandbox.find_orders(FLAVOR, case, limit=1)[0]
+        result = self.start(
+            "prepare_refund", order_id=order.order_id, amount=amount, reason="damaged", **kw
+        )
+        assert result.gate is not None and result.gate.gate_id, result.error
+        return result
+
+    def approve(self, gate_id: str, user: str, **kw: Any) -> Decision:
+        return approve_gate(self.store, self.policy, gate_id, user=user, **kw)
+
+    def reject(self, gate_id: str, user: str, reason: str = "no") -> Decision:
+        return reject_gate(self.store, self.policy, gate_id, user=user, reason=reason)
+
+    def resume(self, run_id: str, user: str = "reviewer", **kw: Any) -> RunResult:
+        return self._run(  # type: ignore[no-any-return]
+            resume_approved(
+                run_id,
+                user=user,
+                settings=self.settings,
+                store=self.store,
+                browser=self.chromium,
+                **kw,
+            )
+        )
+
+    def refunds(self, order_id: str | None = None) -> list[dict[str, Any]]:
+        found = self.sandbox.ledger(FLAVOR)["refunds"]
+        return [r for r in found if order_id is None or r["order_id"] == order_id]
+
+
+@pytest.fixture
+def gates(run: Any, chromium: Any, product: Settings, store: Any, sandbox: Any) -> Gates:  # noqa: F811
+    return Gates(run, chromium, product, store, sandbox)
+
+
+class Cli:
+    """`aijia …` in a subprocess, with this test's config and the sandbox passwords."""
+
+    def __init__(self, config: Path, env: dict[str, str]) -> None:
+        self.config, self.env = config, env
+
+    def argv(self, *args: str) -> list[str]:
+        return [AIJIA, *args, "--config", str(self.config)]
+
+    def __call__(self, *args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
+        extra = ["--as", user] if user else []
+        return subprocess.run(
+            self.argv(*args, *extra),
+            capture_output=True,
+            text=True,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+        )
+
+    def popen(self, *args: str, user: str | None = None) -> subprocess.Popen[str]:
+        extra = ["--as", user] if user else []
+        return subprocess.Popen(
+            self.argv(*args, *extra),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+@pytest.fixture
+def cli(product: Settings, sandbox: Any, tmp_path: Path) -> Iterator[Cli]:  # noqa: F811
+    raw = yaml.safe_load((PROJECT_ROOT / "config.yaml").read_text(encoding="utf-8"))
+    raw["data_dir"] = str(product.data_dir)
+    raw["browser"]["default_timeout_ms"] = product.browser.default_timeout_ms
+    for name, url in sandbox.base_urls.items():
+        raw["sites"][name]["base_url"] = url.rstrip("/")
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    env = {**os.environ, **sandbox.env(), "AIJIA_RECIPES": str(PROJECT_ROOT / "recipes")}
+    env.pop("AIJIA_USER", None)
+    yield Cli(config, env)
