@@ -61,6 +61,8 @@ class RunContext:
     # Set when the recipe uses a saved session: "is the login page showing?" (after a goto)
     session_expired: Callable[[], Awaitable[bool]] | None = None
     _navigation: tuple[int, str, str] | None = None  # last main-frame response
+    # fetch/XHR answers of HTTP 5xx since the page loaded: part of the page never arrived
+    _late_failures: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------------ values & templates
 
@@ -174,14 +176,25 @@ class RunContext:
     # ------------------------------------------------------------------ navigation
 
     def watch_navigation(self) -> None:
-        """Remember the status of main-frame navigations (5xx pages are transient)."""
+        """Remember the status of main-frame navigations (5xx pages are transient), and the
+        page's own fetches that answered 5xx (content loaded late that never arrived)."""
 
         def on_response(response: Response) -> None:
             request = response.request
             if request.is_navigation_request() and response.frame == self.page.main_frame:
                 self._navigation = (response.status, response.url, request.method)
+                self._late_failures.clear()
+            elif response.status >= 500 and request.resource_type in ("fetch", "xhr"):
+                self._late_failures.append(
+                    f"{request.method} {response.url} answered HTTP {response.status}"
+                )
 
         self.page.on("response", on_response)
+
+    def late_content_failure(self) -> str | None:
+        """The last fetch of the current page that answered HTTP 5xx, if any: an element
+        missing from such a page may be content that failed to load (transient)."""
+        return self._late_failures[-1] if self._late_failures else None
 
     async def navigate(self, url: str, *, wait_until: Any, timeout_ms: float) -> None:
         from playwright.async_api import Error as PlaywrightError
@@ -258,6 +271,32 @@ class RunContext:
                 "or pick one with nth",
             ) from None
         return loc
+
+    async def evaluate_one(
+        self,
+        sel: Selector,
+        js: str,
+        arg: Any = None,
+        *,
+        timeout_ms: float,
+        root: Page | Locator | None = None,
+    ) -> Any:
+        """Run `js` on the one element `sel` names: waiting, strictness and the read in a
+        single round trip (the error path counts and describes the matches)."""
+        from playwright.async_api import Error as PlaywrightError
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+        rendered = self.render_selector(sel)
+        loc = build_locator(root if root is not None else self.page, rendered)
+        try:
+            return await loc.evaluate(js, arg, timeout=timeout_ms)
+        except PlaywrightTimeout:
+            raise await self._nothing_matched(rendered, timeout_ms) from None
+        except PlaywrightError as exc:
+            if "strict mode violation" not in str(exc):
+                raise
+            await self.locate(sel, timeout_ms=timeout_ms, root=root)  # raises, describing them
+            raise
 
     async def wait_attached(self, loc: Locator, sel: Selector, *, timeout_ms: float) -> None:
         """Until at least one element matches (lists: not strict)."""

@@ -3,8 +3,9 @@
 Per step: `step_started`, then `step_finished` (outcome ok / skipped / failed / paused,
 duration, URL). Transient errors (HTTP 5xx, navigation timeout) are retried with exponential
 backoff up to the step's `retries`. In the prepare phase, a transient error of a later step
-replays the list from its last `goto` (prepare steps change nothing, so this is safe); in the
-commit phase nothing is replayed and act steps are never retried.
+(or an element missing from a page whose late-loaded part answered 5xx) replays the list from
+its last `goto` (prepare steps change nothing, so this is safe); in the commit phase nothing is
+replayed and act steps are never retried.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from agent.challenge import challenge_present, wait_for_human
-from agent.errors import AgentError, StepError, TransientSiteError
+from agent.errors import AgentError, SelectorError, StepError, TransientSiteError
 from agent.steps.base import PauseRun, Step
 from agent.templating import truthy
 
@@ -37,8 +38,9 @@ async def execute_steps(ctx: RunContext, steps: list[Step]) -> None:
         step = steps[index]
         try:
             await execute_step(ctx, step)
-        except TransientSiteError as exc:
-            if ctx.phase != "prepare" or last_goto is None or replays >= MAX_REPLAYS:
+        except StepError as exc:
+            why = transient_reason(ctx, exc)
+            if why is None or ctx.phase != "prepare" or last_goto is None or replays >= MAX_REPLAYS:
                 raise
             replays += 1
             ctx.event(
@@ -46,7 +48,7 @@ async def execute_steps(ctx: RunContext, steps: list[Step]) -> None:
                 {
                     "from_step": steps[last_goto].number,
                     "failed_step": step.number,
-                    "error": exc.message,
+                    "error": why,
                     "attempt": replays,
                 },
             )
@@ -56,6 +58,17 @@ async def execute_steps(ctx: RunContext, steps: list[Step]) -> None:
         if step.key == "goto":
             last_goto = index
         index += 1
+
+
+def transient_reason(ctx: RunContext, exc: StepError) -> str | None:
+    """Why a failed step is worth replaying from the last `goto`, or None: an HTTP 5xx or a
+    timeout, or an element missing from a page whose late-loaded part answered HTTP 5xx."""
+    if isinstance(exc, TransientSiteError):
+        return exc.message
+    late = ctx.late_content_failure()
+    if isinstance(exc, SelectorError) and late is not None:
+        return f"{exc.message} (the page loaded part of itself late: {late})"
+    return None
 
 
 async def execute_step(ctx: RunContext, step: Step) -> None:

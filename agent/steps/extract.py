@@ -45,6 +45,16 @@ _READ_JS = """el => {
   return el.innerText !== undefined ? el.innerText : el.textContent;
 }"""
 
+_ATTRIBUTE_JS = "(el, name) => el.getAttribute(name)"
+
+# Repeated blocks whose fields are plain CSS: every row and field read in one evaluate.
+_ROWS_JS = """(rows, fields) => rows.map(row => Object.fromEntries(
+  fields.map(([name, css, attr]) => {
+  const el = css === ':scope' ? row : row.querySelector(css);
+  if (!el) return [name, null];
+  return [name, attr ? el.getAttribute(attr) : READ(el)];
+})))"""
+
 _TABLE_JS = """t => {
   const text = c => (c.innerText || c.textContent || '').trim();
   let rows = Array.from(
@@ -178,14 +188,14 @@ async def _read_field(
             else loc.evaluate_all(f"els => els.map({_READ_JS})")
         )
         return [_convert(t, spec) for t in texts]
-    if spec.optional:
-        loc = build_locator(root, rendered)
-        if await loc.count() == 0:
-            return spec.default
-        loc = await ctx.locate(spec, timeout_ms=timeout, root=root)
+    if spec.optional and await build_locator(root, rendered).count() == 0:
+        return spec.default
+    if spec.attribute:
+        text = await ctx.evaluate_one(
+            spec, _ATTRIBUTE_JS, spec.attribute, timeout_ms=timeout, root=root
+        )
     else:
-        loc = await ctx.locate(spec, timeout_ms=timeout, root=root)
-    text = await (loc.get_attribute(spec.attribute) if spec.attribute else loc.evaluate(_READ_JS))
+        text = await ctx.evaluate_one(spec, _READ_JS, timeout_ms=timeout, root=root)
     return _convert(text, spec)
 
 
@@ -233,6 +243,21 @@ async def _read_rows(ctx: RunContext, spec: RowsSpec, timeout: float) -> list[di
     rows_sel = ctx.render_selector(spec.rows)
     rows = build_locator(ctx.page, rows_sel)
     await ctx.wait_attached(rows, rows_sel, timeout_ms=timeout)
+    if all(_plain_css(f) for f in spec.fields.values()):
+        fields = [[name, f.css, f.attribute] for name, f in spec.fields.items()]
+        raw = await rows.evaluate_all(_ROWS_JS.replace("READ", f"({_READ_JS})"), fields)
+        out = []
+        for row in raw[: spec.max]:
+            item = {}
+            for name, field in spec.fields.items():
+                if row[name] is None and not field.optional:
+                    raise SelectorError(
+                        f"a row has no {field.css!r} (field `{name}`)",
+                        hint="mark the field `optional: true` if some rows lack it",
+                    )
+                item[name] = field.default if row[name] is None else _convert(row[name], field)
+            out.append(item)
+        return out
     count = min(await rows.count(), spec.max)
     out = []
     for i in range(count):
@@ -244,3 +269,10 @@ async def _read_rows(ctx: RunContext, spec: RowsSpec, timeout: float) -> list[di
             }
         )
     return out
+
+
+def _plain_css(field: FieldSpec) -> bool:
+    """A field read the fast way: one CSS selector inside the row, first match, no waiting."""
+    plain = field.css is not None and not field.all and "{{" not in field.css
+    scoped = field.within is not None or field.has is not None or field.has_text is not None
+    return plain and not scoped and field.nth is None

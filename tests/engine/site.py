@@ -41,6 +41,7 @@ class State:
         self.refunds: list[dict[str, str]] = []
         self.challenge = False
         self.refund_fails = False
+        self.late_part_fails = 0  # /late-part answers 500 this many times
         self.requests: list[str] = []
 
 
@@ -89,6 +90,13 @@ class Handler(BaseHTTPRequestHandler):
             return self._page("Static", STATIC)
         if url.path == "/slow":
             return self._page("Slow", SLOW)
+        if url.path == "/late":
+            return self._page("Late", LATE)
+        if url.path == "/late-part":
+            if self.state.late_part_fails > 0:
+                self.state.late_part_fails -= 1
+                return self._send(500, "<h1>Internal error</h1>")
+            return self._send(200, "<p data-testid=part>Delivered</p>")
         if not self._logged_in():
             return self._redirect("/login")
         if self.state.challenge:
@@ -177,6 +185,13 @@ STATIC = """<h1>Static</h1><button>Save</button><button>Save</button>
 SLOW = """<h1>Slow</h1><div id=late></div>
 <script>setTimeout(() => { document.getElementById('late').innerHTML =
   '<p data-testid=late>Loaded late</p>'; }, 400);</script>"""
+
+# Like the sandbox's shipment box: filled by a fetch after the page shows; a 5xx leaves a note.
+LATE = """<h1>Late</h1><div id=part><p>Loading tracking</p></div>
+<script>fetch('/late-part').then(r => { if (!r.ok) throw new Error(r.status); return r.text(); })
+  .then(t => { document.getElementById('part').innerHTML = t; })
+  .catch(() => { document.getElementById('part').innerHTML =
+    '<p role=alert>This section could not be loaded.</p>'; });</script>"""
 
 
 class LocalSite:

@@ -351,3 +351,36 @@ def test_snapshot_and_screenshot_never_hold_the_password(write_recipe, go, store
         for sha in event.artifacts:
             assert PASSWORD.encode() not in store.read_artifact(sha)
     assert len(captured[1].artifacts) == 3  # screenshot, annotated with the highlight, thumbnail
+
+
+def test_rows_fast_css_path_and_general_path_agree(write_recipe, go, local_site):
+    path = write_recipe("""\
+        session: login
+        steps:
+          - goto: /orders
+          - extract:
+              fast:
+                rows: {css: "tbody tr"}
+                fields:
+                  id: {css: a}
+                  href: {css: a, attribute: href}
+                  total: {css: "td:nth-child(3)", as: money}
+                  note: {css: em, optional: true, default: "-"}
+              general:
+                rows: {css: "tbody tr"}
+                fields:
+                  id: {role: link}
+                  href: {role: link, attribute: href}
+                  total: {css: "td:nth-child(3)", as: money}
+                  note: {css: em, optional: true, default: "-"}
+        outputs: {fast: "{{ fast }}", general: "{{ general }}"}
+        """)
+    result = go(path)
+    assert result.state is RunState.DONE, result.error
+    assert result.outputs["fast"] == result.outputs["general"]
+    assert result.outputs["fast"][1] == {
+        "id": "A100000000002",
+        "href": "/orders/A100000000002",
+        "total": {"amount": 1234.5, "currency": "EUR"},
+        "note": "-",
+    }
