@@ -107,7 +107,11 @@ class FaultMiddleware:
     def __init__(self, app: ASGIApp, site: Any) -> None:
         self.app = app
         self.site = site
-        self.rng = random.Random(site.state.seed)
+
+    @property
+    def rng(self) -> random.Random:
+        rng: random.Random = self.site.fault_rng  # re-seeded by every reset: repeatable runs
+        return rng
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import random
 import secrets
 import time
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ class SandboxState:
         self.today = date.fromisoformat(db.get_meta(self.conn, "today"))
         for site in self.sites.values():
             site.faults.reset()
+            site.fault_rng.seed(f"{self.seed}:{site.flavor}")
             site.challenge_generation += 1
         self.dirty = False
 
@@ -132,6 +134,7 @@ class Site:
         self.flavor = spec.flavor
         self.state = state
         self.faults = Faults()
+        self.fault_rng = random.Random(f"{state.seed}:{spec.flavor}")
         self.challenge_generation = 0
         # Logging in and out is not a "commit": commit_error_rate leaves these alone.
         self.login_paths = tuple(p for p in (spec.login_path, spec.mfa_path, spec.logout_path) if p)
