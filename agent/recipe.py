@@ -241,11 +241,28 @@ def _sorted(problems: list[Problem]) -> list[Problem]:
     return sorted(problems, key=key)
 
 
+_LOADED: dict[tuple[str, int, int], Recipe] = {}
+
+
 def load_recipe(path: Path | str) -> Recipe:
-    """Read and validate one recipe; RecipeError listing every problem."""
-    recipe, problems = _parse(Path(path))
+    """Read and validate one recipe; RecipeError listing every problem.
+
+    Valid recipes are cached by path, size and modification time (a batch loads its recipe
+    and login recipe for every row); an edited file is read again.
+    """
+    file = Path(path)
+    try:
+        stat = file.stat()
+        key = (str(file.resolve()), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        key = None
+    if key is not None and key in _LOADED:
+        return _LOADED[key]
+    recipe, problems = _parse(file)
     if problems or recipe is None:
         raise RecipeError(problems, hint="`aijia recipes validate FILE` lists the same problems")
+    if key is not None:
+        _LOADED[key] = recipe
     return recipe
 
 

@@ -7,11 +7,21 @@ and every value set or extracted by an earlier step.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, meta, nodes
+from jinja2 import (
+    StrictUndefined,
+    Template,
+    TemplateSyntaxError,
+    Undefined,
+    UndefinedError,
+    meta,
+    nodes,
+)
+from jinja2.environment import TemplateExpression
 from jinja2.sandbox import SandboxedEnvironment
 
 from agent.errors import StepError
@@ -73,18 +83,27 @@ def render(value: Any, scope: Mapping[str, Any]) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=4096)
+def _compiled(text: str) -> Template | TemplateExpression:
+    """Compiling is the slow part of Jinja2; a recipe's templates are few and reused."""
+    env = environment()
+    expr = _whole_expression(text)
+    if expr is not None:
+        return env.compile_expression(expr, undefined_to_none=False)
+    return env.from_string(text)
+
+
 def render_text(text: str, scope: Mapping[str, Any]) -> Any:
     if not is_template(text):
         return text
-    env = environment()
     try:
-        expr = _whole_expression(text)
-        if expr is not None:
-            value = env.compile_expression(expr, undefined_to_none=False)(**scope)
-            if isinstance(value, Undefined):
-                str(value)  # StrictUndefined raises UndefinedError naming the variable
-            return value
-        return env.from_string(text).render(**scope)
+        compiled = _compiled(text)
+        if isinstance(compiled, Template):
+            return compiled.render(**scope)
+        value = compiled(**scope)
+        if isinstance(value, Undefined):
+            str(value)  # StrictUndefined raises UndefinedError naming the variable
+        return value
     except UndefinedError as exc:
         raise StepError(
             f"template {text!r}: {exc.message}",

@@ -1,6 +1,7 @@
 """A tiny back office over real HTTP on 127.0.0.1, for engine tests that must not wait for the
 sandbox: a login with a cookie session, an order list and detail, a refund dialog, a flaky
-page, a challenge page and a few traps (duplicates, an outside link, slow content).
+page, a page part loaded late that can fail, a challenge page and a few traps (duplicates, an
+outside link, slow content).
 """
 
 from __future__ import annotations
