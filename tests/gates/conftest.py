@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +28,22 @@ FLAVOR = "shoplane"
 AIJIA = str(PROJECT_ROOT / ".venv" / "bin" / "aijia")
 
 
+@dataclass(frozen=True)
+class Prepared:
+    result: RunResult  # paused at the gate
+    gate_id: str
+    run_id: str
+    order_id: str
+
+
 class Gates:
-    def __init__(self, run: Any, chromium: Any, settings: Settings, store: Any, sandbox: Any):
+    def __init__(self, run: Any, chromium: Any, settings: Settings, evidence: Any, sandbox: Any):
         self._run, self.chromium = run, chromium
-        self.settings, self.store, self.sandbox = settings, store, sandbox
+        self.settings, self.store, self.sandbox = settings, evidence, sandbox
         self.policy = Policy(settings.policy)
 
     def start(self, name: str, *, user: str = "lead", **inputs: Any) -> RunResult:
-        return self._run(  # type: ignore[no-any-return]
+        return self._run(
             start_run(
                 recipe(FLAVOR, name),
                 inputs,
@@ -45,13 +54,14 @@ class Gates:
             )
         )
 
-    def refund(self, case: str = "delivered", amount: str = "1.50", **kw: Any) -> RunResult:
+    def refund(self, case: str = "delivered", amount: str = "1.50", **kw: Any) -> Prepared:
         order = self.sandbox.find_orders(FLAVOR, case, limit=1)[0]
         result = self.start(
             "prepare_refund", order_id=order.order_id, amount=amount, reason="damaged", **kw
         )
         assert result.gate is not None and result.gate.gate_id, result.error
-        return result
+        assert result.run_id is not None
+        return Prepared(result, result.gate.gate_id, result.run_id, order.order_id)
 
     def approve(self, gate_id: str, user: str, **kw: Any) -> Decision:
         return approve_gate(self.store, self.policy, gate_id, user=user, **kw)
@@ -60,7 +70,7 @@ class Gates:
         return reject_gate(self.store, self.policy, gate_id, user=user, reason=reason)
 
     def resume(self, run_id: str, user: str = "reviewer", **kw: Any) -> RunResult:
-        return self._run(  # type: ignore[no-any-return]
+        return self._run(
             resume_approved(
                 run_id,
                 user=user,

@@ -13,10 +13,10 @@ from tests.gates.conftest import FLAVOR, Gates
 
 def test_no_refund_before_approval_and_exactly_one_after(gates: Gates):
     prepared = gates.refund()
-    assert prepared.state is RunState.PAUSED and prepared.exit_code == 3
-    order_id = prepared.gate.binds["order_id"]  # type: ignore[union-attr]
+    assert prepared.result.state is RunState.PAUSED and prepared.result.exit_code == 3
+    order_id = prepared.order_id
     assert gates.refunds() == [], "nothing is refunded before approval"
-    gate = gates.store.get_gate(prepared.gate.gate_id)  # type: ignore[union-attr]
+    gate = gates.store.get_gate(prepared.gate_id)
     assert gate.required_approvals == 1 and gate.expires_at
 
     decision = gates.approve(gate.gate_id, "reviewer", note="checked the photos")
@@ -44,38 +44,38 @@ def test_no_refund_before_approval_and_exactly_one_after(gates: Gates):
 
 def test_drift_is_not_refunded_and_is_gated_again_with_the_difference(gates: Gates):
     prepared = gates.refund()
-    gate_id = prepared.gate.gate_id  # type: ignore[union-attr]
-    order_id = prepared.gate.binds["order_id"]  # type: ignore[union-attr]
+    gate_id = prepared.gate_id
+    order_id = prepared.order_id
     gates.sandbox.mutate_order(FLAVOR, order_id, refund_amount="2.00", refund_reason="other")
-    decision = gates.approve(gate_id, "reviewer")  # type: ignore[arg-type]
+    decision = gates.approve(gate_id, "reviewer")
 
     result = gates.resume(decision.run_id)
     assert result.state is RunState.PAUSED and result.exit_code == 3
     assert result.gate is not None and result.gate.gate_id != gate_id
     assert "refundable_before" in (result.error or "")
     assert [r["amount"] for r in gates.refunds(order_id)] == ["2.00"], "only the outside one"
-    assert gates.store.get_gate(gate_id).state == "expired"  # type: ignore[arg-type]
+    assert gates.store.get_gate(gate_id).state == "expired"
 
     from agent.approvals import gate_view
 
-    view = gate_view(gates.store, gates.policy, result.gate.gate_id)  # type: ignore[arg-type]
+    view = gate_view(gates.store, gates.policy, str(result.gate.gate_id))
     assert view.gate.state == "pending" and "refundable_before" in view.drift
     assert view.initiator == "lead", "the initiator stays the one who started the run"
 
 
 def test_policy_refusals_say_why(gates: Gates):
     prepared = gates.refund()
-    gate_id = prepared.gate.gate_id  # type: ignore[union-attr]
-    with pytest.raises(PolicyError, match="started this run.*separation of duties"):
-        gates.approve(gate_id, "lead")  # type: ignore[arg-type]
+    gate_id = prepared.gate_id
+    with pytest.raises(PolicyError, match=r"started this run.*separation of duties"):
+        gates.approve(gate_id, "lead")
     with pytest.raises(PolicyError, match="'mallory' is not in the policy"):
-        gates.approve(gate_id, "mallory")  # type: ignore[arg-type]
+        gates.approve(gate_id, "mallory")
     gates.settings.policy.users["intern"] = ["agent_runner"]
     with pytest.raises(PolicyError, match="may not approve 'refund' gates"):
-        gates.approve(gate_id, "intern")  # type: ignore[arg-type]
-    kinds = [e.kind for e in gates.store.events(prepared.run_id)]  # type: ignore[arg-type]
+        gates.approve(gate_id, "intern")
+    kinds = [e.kind for e in gates.store.events(prepared.run_id)]
     assert kinds.count("approval_refused") == 3
-    assert gates.store.get_run(prepared.run_id).state is RunState.PAUSED  # type: ignore[arg-type]
+    assert gates.store.get_run(prepared.run_id).state is RunState.PAUSED
 
     with pytest.raises(PolicyError, match="'mallory' is not in the policy"):
         gates.start("lookup_order", user="mallory", order_id="X" * 14)
@@ -85,27 +85,27 @@ def test_expired_gate_and_expired_approval_are_refused_and_close_the_run(gates: 
     later = datetime.now(UTC) + timedelta(hours=25)
     first = gates.refund()
     with pytest.raises(GateError, match="expired at"):
-        gates.approve(first.gate.gate_id, "reviewer", now=later)  # type: ignore[union-attr, arg-type]
-    assert gates.store.get_run(first.run_id).state is RunState.EXPIRED  # type: ignore[arg-type]
+        gates.approve(first.gate_id, "reviewer", now=later)
+    assert gates.store.get_run(first.run_id).state is RunState.EXPIRED
 
     second = gates.refund(case="partially_refunded")
-    decision = gates.approve(second.gate.gate_id, "reviewer")  # type: ignore[union-attr, arg-type]
-    with pytest.raises(GateError, match="approval of gate .* expired"):
+    decision = gates.approve(second.gate_id, "reviewer")
+    with pytest.raises(GateError, match=r"approval of gate .* expired"):
         gates.resume(decision.run_id, now=later)
     assert gates.store.get_run(decision.run_id).state is RunState.EXPIRED
     assert gates.refunds() == []
-    assert gates.store.verify([first.run_id, decision.run_id]).ok  # type: ignore[list-item]
+    assert gates.store.verify([first.run_id, decision.run_id]).ok
 
 
 def test_rejected_run_closes_with_its_evidence(gates: Gates):
     prepared = gates.refund()
-    gate_id = prepared.gate.gate_id  # type: ignore[union-attr]
-    gates.reject(gate_id, "reviewer", reason="buyer withdrew the claim")  # type: ignore[arg-type]
+    gate_id = prepared.gate_id
+    gates.reject(gate_id, "reviewer", reason="buyer withdrew the claim")
     run_id = prepared.run_id
-    assert gates.store.get_run(run_id).state is RunState.REJECTED  # type: ignore[arg-type]
+    assert gates.store.get_run(run_id).state is RunState.REJECTED
     with pytest.raises(GateError, match="it was rejected"):
-        gates.approve(gate_id, "supervisor")  # type: ignore[arg-type]
-    rejected = [e for e in gates.store.events(run_id) if e.kind == "rejected"]  # type: ignore[arg-type]
+        gates.approve(gate_id, "supervisor")
+    rejected = [e for e in gates.store.events(run_id) if e.kind == "rejected"]
     assert rejected[0].data["note"] == "buyer withdrew the claim"
-    assert gates.store.verify([run_id]).ok  # type: ignore[list-item]
+    assert gates.store.verify([run_id]).ok
     assert gates.refunds() == []
