@@ -281,21 +281,48 @@ class RunContext:
         timeout_ms: float,
         root: Page | Locator | None = None,
     ) -> Any:
-        """Run `js` on the one element `sel` names: waiting, strictness and the read in a
-        single round trip (the error path counts and describes the matches)."""
+        """Run `js` (`(el, arg) => …`) on the one element `sel` names.
+
+        One message to the browser when the element is there (the usual case once a page has
+        loaded): every match is evaluated at once, so strictness costs nothing. Only when
+        nothing matches yet do we wait (strictly) and evaluate again.
+        """
+        rendered = self.render_selector(sel)
+        loc = build_locator(root if root is not None else self.page, rendered)
+        each = f"(els, arg) => els.map(el => ({js})(el, arg))"
+        values = await loc.evaluate_all(each, arg)
+        if len(values) == 1:
+            return values[0]
+        await self.locate(sel, timeout_ms=timeout_ms, root=root)  # waits for one, or raises
+        values = await loc.evaluate_all(each, arg)
+        if len(values) == 1:
+            return values[0]
+        raise SelectorError(f"{rendered.describe()} changed while it was read; try again")
+
+    async def on_element(
+        self, sel: Selector, action: Callable[[Locator], Awaitable[Any]], *, timeout_ms: float
+    ) -> Any:
+        """`action(locator)` on the one element `sel` names, relying on Playwright's own
+        waiting and strict mode (one message); failures are explained like `locate`'s."""
         from playwright.async_api import Error as PlaywrightError
         from playwright.async_api import TimeoutError as PlaywrightTimeout
 
         rendered = self.render_selector(sel)
-        loc = build_locator(root if root is not None else self.page, rendered)
+        loc = build_locator(self.page, rendered)
         try:
-            return await loc.evaluate(js, arg, timeout=timeout_ms)
-        except PlaywrightTimeout:
-            raise await self._nothing_matched(rendered, timeout_ms) from None
+            return await action(loc)
+        except PlaywrightTimeout as exc:
+            if await loc.count() == 0:
+                raise await self._nothing_matched(rendered, timeout_ms) from None
+            first = str(exc).strip().splitlines()[0]
+            raise SelectorError(
+                f"{rendered.describe()} is on the page but could not be used within "
+                f"{timeout_ms / 1000:g}s ({first})",
+                hint="it may be hidden, disabled or covered; wait_for it to be ready first",
+            ) from None
         except PlaywrightError as exc:
-            if "strict mode violation" not in str(exc):
-                raise
-            await self.locate(sel, timeout_ms=timeout_ms, root=root)  # raises, describing them
+            if "strict mode violation" in str(exc):
+                await self.locate(sel, timeout_ms=timeout_ms)  # raises, describing them
             raise
 
     async def wait_attached(self, loc: Locator, sel: Selector, *, timeout_ms: float) -> None:
@@ -362,9 +389,12 @@ class RunContext:
                 f"it is {self.page.url}"
             ) from None
 
-    async def select_option(self, loc: Locator, wanted: str, *, timeout_ms: float) -> None:
-        options: list[list[str]] = await loc.evaluate(
-            "s => Array.from(s.options || []).map(o => [o.value, o.textContent.trim()])"
+    async def select_option(self, sel: Selector, wanted: str, *, timeout_ms: float) -> None:
+        """Choose by visible label (case-insensitive), else by value; say what there is."""
+        options: list[list[str]] = await self.evaluate_one(
+            sel,
+            "s => Array.from(s.options || []).map(o => [o.value, o.textContent.trim()])",
+            timeout_ms=timeout_ms,
         )
         fold = wanted.strip().casefold()
         value = next((v for v, label in options if label.casefold() == fold), None)
@@ -373,7 +403,11 @@ class RunContext:
         if value is None:
             shown = ", ".join(f"{label!r}" for _, label in options) or "no options"
             raise SelectorError(f"the dropdown has no option {wanted!r}; it has: {shown}")
-        await loc.select_option(value=value, timeout=timeout_ms)
+        await self.on_element(
+            sel,
+            lambda loc: loc.select_option(value=value, timeout=timeout_ms),
+            timeout_ms=timeout_ms,
+        )
 
     # ------------------------------------------------------------------ people & recipes
 

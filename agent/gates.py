@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -166,7 +166,8 @@ async def auto_approve(
         note="; ".join(needs.why),
     )
     store.transition(record.run_id, RunState.PAUSED, RunState.APPROVED, reason="auto-approved")
-    return await _commit(record, recipe, recorder, browser)
+    committed = await _commit(record, recipe, recorder, browser)
+    return committed if committed.gate is not None else replace(committed, gate=gate)
 
 
 # ---------------------------------------------------------------------- resume

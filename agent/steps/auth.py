@@ -59,8 +59,8 @@ class Totp(Step):
             await asyncio.sleep(left + 0.2)
         code = generator.now()
         ctx.register_secret(code)
-        loc = await ctx.locate(p, timeout_ms=ctx.timeout_ms(self))
-        await loc.fill(code, timeout=ctx.timeout_ms(self))
+        timeout = ctx.timeout_ms(self)
+        await ctx.on_element(p, lambda loc: loc.fill(code, timeout=timeout), timeout_ms=timeout)
 
 
 class HandoffUntil(Params):

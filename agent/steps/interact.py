@@ -54,8 +54,12 @@ class Click(Step):
         return super().may_change_back_office()
 
     async def run(self, ctx: RunContext) -> None:
-        loc = await ctx.locate(self.click, timeout_ms=ctx.timeout_ms(self))
-        await ctx.act(lambda: loc.click(timeout=ctx.timeout_ms(self)))
+        timeout = ctx.timeout_ms(self)
+        await ctx.act(
+            lambda: ctx.on_element(
+                self.click, lambda loc: loc.click(timeout=timeout), timeout_ms=timeout
+            )
+        )
 
 
 class FillParams(Selector):
@@ -90,8 +94,8 @@ class Fill(Step):
     async def run(self, ctx: RunContext) -> None:
         p = self.fill
         text = ctx.secret(p.secret) if p.secret is not None else _text(ctx.render(p.value))
-        loc = await ctx.locate(p, timeout_ms=ctx.timeout_ms(self))
-        await loc.fill(text, timeout=ctx.timeout_ms(self))
+        timeout = ctx.timeout_ms(self)
+        await ctx.on_element(p, lambda loc: loc.fill(text, timeout=timeout), timeout_ms=timeout)
 
 
 def _text(value: Any) -> str:
@@ -118,8 +122,7 @@ class Select(Step):
 
     async def run(self, ctx: RunContext) -> None:
         wanted = _text(ctx.render(self.select.value))
-        loc = await ctx.locate(self.select, timeout_ms=ctx.timeout_ms(self))
-        await ctx.select_option(loc, wanted, timeout_ms=ctx.timeout_ms(self))
+        await ctx.select_option(self.select, wanted, timeout_ms=ctx.timeout_ms(self))
 
 
 class CheckParams(Selector):
@@ -139,8 +142,10 @@ class Check(Step):
     check: CheckParams = Field(description="The checkbox and its wanted state.")
 
     async def run(self, ctx: RunContext) -> None:
-        loc = await ctx.locate(self.check, timeout_ms=ctx.timeout_ms(self))
-        await loc.set_checked(self.check.checked, timeout=ctx.timeout_ms(self))
+        timeout, checked = ctx.timeout_ms(self), self.check.checked
+        await ctx.on_element(
+            self.check, lambda loc: loc.set_checked(checked, timeout=timeout), timeout_ms=timeout
+        )
 
 
 class PressParams(Selector):
@@ -174,7 +179,11 @@ class Press(Step):
     async def run(self, ctx: RunContext) -> None:
         p = self.press
         if any(getattr(p, k) is not None for k in KINDS):
-            loc = await ctx.locate(p, timeout_ms=ctx.timeout_ms(self))
-            await ctx.act(lambda: loc.press(p.key, timeout=ctx.timeout_ms(self)))
+            timeout = ctx.timeout_ms(self)
+            await ctx.act(
+                lambda: ctx.on_element(
+                    p, lambda loc: loc.press(p.key, timeout=timeout), timeout_ms=timeout
+                )
+            )
         else:
             await ctx.act(lambda: ctx.page.keyboard.press(p.key))
