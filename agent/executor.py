@@ -1,8 +1,9 @@
 """Running a list of steps: events, `when`, retries with backoff, replay, located errors.
 
-Per step: `step_started`, then `step_finished` (outcome ok / skipped / failed / paused,
-duration, URL). Transient errors (HTTP 5xx, navigation timeout) are retried with exponential
-backoff up to the step's `retries`. In the prepare phase, a transient error of a later step
+Per step: `step_finished` (outcome ok / skipped / failed / paused, started_at, duration,
+URL), preceded by `step_started` for steps that may act and for every commit-phase step.
+Transient errors (HTTP 5xx, navigation timeout) are retried with exponential backoff up to the
+step's `retries`. In the prepare phase, a transient error of a later step
 (or an element missing from a page whose late-loaded part answered 5xx) replays the list from
 its last `goto` (prepare steps change nothing, so this is safe); in the commit phase nothing is
 replayed and act steps are never retried.
@@ -84,8 +85,9 @@ async def execute_step(ctx: RunContext, step: Step) -> None:
     retries = step.retries if step.retries is not None else step.default_retries
     if ctx.phase == "commit" and step.effect == "act":
         retries = 0  # a submit is never repeated blindly
-    ctx.event("step_started", {**base, "url": ctx.page.url})
-    started = time.monotonic()
+    if _announce(ctx, step):
+        ctx.event("step_started", {**base, "url": ctx.page.url})
+    started, started_at = time.monotonic(), _utc_now()
     previous, ctx.current = ctx.current, step
     outcome: dict[str, Any] = {"outcome": "ok"}
     try:
@@ -114,8 +116,28 @@ async def execute_step(ctx: RunContext, step: Step) -> None:
         ctx.current = previous
         duration_ms = round((time.monotonic() - started) * 1000, 1)
         ctx.event(
-            "step_finished", {**base, **outcome, "url": ctx.page.url, "duration_ms": duration_ms}
+            "step_finished",
+            {
+                **base,
+                **outcome,
+                "url": ctx.page.url,
+                "started_at": started_at,
+                "duration_ms": duration_ms,
+            },
         )
+
+
+def _announce(ctx: RunContext, step: Step) -> bool:
+    """`step_started` before steps that may act (and every commit-phase step), so the chain
+    shows what was about to happen if the process dies; read steps are recorded once, when
+    they finish (with `started_at`): an event costs a durable write."""
+    return ctx.phase == "commit" or step.effect in ("act", "gate", "control")
+
+
+def _utc_now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 async def _attempts(ctx: RunContext, step: Step, retries: int) -> None:
