@@ -31,8 +31,6 @@ from agent.selectors import Selector, build_locator
 from agent.steps.base import Params, Step
 
 if TYPE_CHECKING:
-    from playwright.async_api import Locator
-
     from agent.context import RunContext
 
 # Text of an element as a person reads it; form controls give their current value.
@@ -180,13 +178,15 @@ async def _read_field(
     rendered = ctx.render_selector(spec)
     if spec.all:
         loc = build_locator(root, rendered)
-        if not spec.optional and strict_wait:
-            await ctx.wait_attached(loc, rendered, timeout_ms=timeout)
-        texts = await (
-            loc.evaluate_all(f"els => els.map(e => e.getAttribute({spec.attribute!r}))")
+        read = (
+            f"els => els.map(e => e.getAttribute({spec.attribute!r}))"
             if spec.attribute
-            else loc.evaluate_all(f"els => els.map({_READ_JS})")
+            else f"els => els.map({_READ_JS})"
         )
+        texts = await loc.evaluate_all(read)
+        if not texts and not spec.optional and strict_wait:  # not there yet: wait, read again
+            await ctx.wait_attached(loc, rendered, timeout_ms=timeout)
+            texts = await loc.evaluate_all(read)
         return [_convert(t, spec) for t in texts]
     if spec.optional and await build_locator(root, rendered).count() == 0:
         return spec.default
@@ -210,8 +210,7 @@ async def _read_table(ctx: RunContext, spec: TableSpec, timeout: float) -> list[
     table_sel = ctx.render_selector(spec.table)
     if spec.optional and await build_locator(ctx.page, table_sel).count() == 0:
         return []  # checked once, not waited for: wait_for the page first when it loads late
-    loc: Locator = await ctx.locate(spec.table, timeout_ms=timeout)
-    data = await loc.evaluate(_TABLE_JS)
+    data = await ctx.evaluate_one(spec.table, _TABLE_JS, timeout_ms=timeout)
     headers = [clean_text(h).lower() for h in data["headers"]]
     index: dict[str, int] = {}
     for name, col in spec.columns.items():
