@@ -58,8 +58,9 @@ class RunContext:
     current: Step | None = None
     act_started: bool = False  # an act step ran in the commit phase (failure => in_doubt)
     call_stack: list[str] = field(default_factory=list)  # recipes being `call`ed, innermost last
-    # Set when the recipe uses a saved session: "is the login page showing?" (after a goto)
-    session_expired: Callable[[], Awaitable[bool]] | None = None
+    # Set when the recipe uses a saved session: the login form, whose presence after a goto
+    # means the session expired (the login recipe's `logged_out`)
+    login_form: Selector | None = None
     _navigation: tuple[int, str, str] | None = None  # last main-frame response
     # fetch/XHR answers of HTTP 5xx since the page loaded: part of the page never arrived
     _late_failures: list[str] = field(default_factory=list)
@@ -224,7 +225,12 @@ class RunContext:
         if response is not None and response.status >= 500:
             raise TransientSiteError(f"{target} answered HTTP {response.status}")
 
-    async def act(self, action: Callable[[], Awaitable[None]]) -> None:
+    @property
+    def navigated(self) -> bool:
+        """Did the last click/press load a page?"""
+        return self._navigation is not None
+
+    async def act(self, action: Callable[[], Awaitable[Any]]) -> None:
         """Run a click/press; a 5xx page it leads to is a transient error."""
         self._navigation = None
         if self.phase == "commit":

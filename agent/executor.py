@@ -15,12 +15,15 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from agent.challenge import challenge_present, wait_for_human
+from agent.challenge import challenge_selector, wait_for_human
 from agent.errors import AgentError, SelectorError, StepError, TransientSiteError
+from agent.selectors import build_locator
 from agent.steps.base import PauseRun, Step
 from agent.templating import truthy
 
 if TYPE_CHECKING:
+    from playwright.async_api import Locator
+
     from agent.context import RunContext
 
 BACKOFF_S = 0.25
@@ -92,15 +95,9 @@ async def execute_step(ctx: RunContext, step: Step) -> None:
     outcome: dict[str, Any] = {"outcome": "ok"}
     try:
         await _attempts(ctx, step, retries)
-        if step.key == "goto" and ctx.session_expired is not None and await ctx.session_expired():
-            # fail fast instead of waiting for the next step's timeout; the runner logs in again
-            raise StepError(f"the session has expired: {ctx.page.url} shows the login page")
         await _capture_by_policy(ctx, step)
-        if step.key in _NAVIGATING and await challenge_present(ctx):
-            ctx.event("challenge_detected", {**base, "url": ctx.page.url})
-            await wait_for_human(
-                ctx, "solve the site's security check in the browser", timeout_ms=300_000
-            )
+        if step.key == "goto" or (step.key in _NAVIGATING and ctx.navigated):
+            await _check_landing(ctx, base)
     except PauseRun as pause:
         outcome = {"outcome": "paused", "reason": pause.reason}
         raise
@@ -138,6 +135,34 @@ def _utc_now() -> str:
     from datetime import UTC, datetime
 
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+async def _check_landing(ctx: RunContext, base: dict[str, Any]) -> None:
+    """After a page load: a challenge page (hand it to a human) or the login form (the
+    session expired: fail fast, the runner logs in again). One query when neither shows."""
+    checks: list[tuple[str, Locator]] = []
+    challenge = challenge_selector(ctx)
+    if challenge is not None:
+        checks.append(("challenge", build_locator(ctx.page, challenge)))
+    if ctx.login_form is not None:
+        checks.append(("login", build_locator(ctx.page, ctx.render_selector(ctx.login_form))))
+    if not checks:
+        return
+    either = checks[0][1]
+    for _, loc in checks[1:]:
+        either = either.or_(loc)
+    if await either.count() == 0:
+        return
+    for what, loc in checks:
+        if not (await loc.count() > 0 and await loc.first.is_visible()):
+            continue
+        if what == "login":
+            raise StepError(f"the session has expired: {ctx.page.url} shows the login page")
+        ctx.event("challenge_detected", {**base, "url": ctx.page.url})
+        await wait_for_human(
+            ctx, "solve the site's security check in the browser", timeout_ms=300_000
+        )
+        return
 
 
 async def _attempts(ctx: RunContext, step: Step, retries: int) -> None:

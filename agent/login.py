@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import StepError
@@ -53,6 +54,7 @@ class SessionManager:
         self.store = SessionStore(settings.data_dir)
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._trusted_at: dict[tuple[str, str], float] = {}
+        self._with_state: weakref.WeakSet[BrowserContext] = weakref.WeakSet()
 
     def lock(self, site: str, account: str) -> asyncio.Lock:
         return self._locks.setdefault((site, account), asyncio.Lock())
@@ -68,13 +70,15 @@ class SessionManager:
         )
         context.set_default_timeout(b.default_timeout_ms)
         context.set_default_navigation_timeout(b.navigation_timeout_ms)
+        if state and state.get("cookies"):
+            self._with_state.add(context)
         return context
 
     async def ensure_logged_in(self, ctx: RunContext, login: Recipe) -> None:
         """Reuse the saved session when it works, else log in (and save it)."""
         key = (ctx.site_name, account_of(ctx.site.credentials))
         async with self.lock(*key):
-            has_state = bool(await ctx.browser_context.cookies())
+            has_state = ctx.browser_context in self._with_state
             if not has_state and self._trusted(key):
                 # another context of this batch logged in while this one was created
                 lifetime = ctx.site.session_lifetime_s
@@ -96,11 +100,11 @@ class SessionManager:
 
     async def log_in(self, ctx: RunContext, login: Recipe) -> None:
         ctx.event("session_login", {"recipe": login.name})
-        hook, ctx.session_expired = ctx.session_expired, None  # the login page is expected here
+        hook, ctx.login_form = ctx.login_form, None  # the login page is expected here
         try:
             await ctx.call_recipe(login.name, {})
         finally:
-            ctx.session_expired = hook
+            ctx.login_form = hook
         if login.logged_in is not None and not await self._works(ctx, login, navigate=False):
             raise StepError(
                 f"logging in with recipe {login.name} did not reach a logged-in page "

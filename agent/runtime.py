@@ -118,7 +118,7 @@ async def run_prepare_phase(
     if login is not None:
         await sessions.ensure_logged_in(ctx, login)
         if login.logged_out is not None:
-            ctx.session_expired = lambda: sessions.expired(ctx, login)
+            ctx.login_form = login.logged_out
     relogged = False
     while True:
         ctx.values = {}
