@@ -29,6 +29,15 @@ Phase = Literal["prepare", "commit"]
 StepsRunner = Callable[["RunContext", list[Step]], Awaitable[None]]
 RecipeCaller = Callable[["RunContext", str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
+# Network failures worth retrying: the server was not there or hung up, this time.
+_TRANSIENT_NET_ERRORS = (
+    "ERR_CONNECTION_REFUSED",
+    "ERR_CONNECTION_RESET",
+    "ERR_CONNECTION_CLOSED",
+    "ERR_EMPTY_RESPONSE",
+    "ERR_TIMED_OUT",
+)
+
 _DESCRIBE_JS = """els => els.slice(0, 3).map(e => {
   const t = (e.innerText || e.value || '').trim().replace(/\\s+/g, ' ').slice(0, 60);
   const id = e.id ? '#' + e.id : '';
@@ -220,6 +229,12 @@ class RunContext:
             if "ERR_BLOCKED_BY_CLIENT" in str(exc):
                 raise NavigationBlocked(
                     f"opening {target} was redirected outside the site's allowed domains"
+                ) from None
+            if any(code in str(exc) for code in _TRANSIENT_NET_ERRORS):
+                first = str(exc).strip().splitlines()[0]
+                raise TransientSiteError(
+                    f"opening {target} failed: {first}",
+                    hint="the site did not answer; it may be restarting or overloaded",
                 ) from None
             raise
         if response is not None and response.status >= 500:

@@ -384,3 +384,21 @@ def test_rows_fast_css_path_and_general_path_agree(write_recipe, go, local_site)
         "total": {"amount": 1234.5, "currency": "EUR"},
         "note": "-",
     }
+
+
+def test_connection_refused_is_transient_and_retried(write_recipe, go, store, local_site, settings):
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings.sites["local"].allowed_domains = [f"127.0.0.1:{port}"]
+    path = write_recipe(f"""\
+        steps:
+          - goto: http://127.0.0.1:{port}/
+            retries: 1
+        """)
+    result = go(path)
+    assert result.state is RunState.FAILED
+    assert "ERR_CONNECTION_REFUSED" in (result.error or "")
+    assert len(events(store, result, "step_retried")) == 1
