@@ -300,6 +300,46 @@ def recipes_validate(
     _console().print(f"[green]ok[/]: {count} recipe(s) valid")
 
 
+@recipes_app.command("steps")
+@handles_errors
+def recipes_steps(
+    name: str | None = typer.Argument(None, help="One step kind, e.g. extract."),
+) -> None:
+    """The step kinds a recipe can use: what each does, its fields and an example."""
+    from rich.table import Table
+
+    from agent.steps import step_reference
+
+    steps = step_reference()
+    if name is not None:
+        steps = [s for s in steps if s["key"] == name]
+        if not steps:
+            _console(stderr=True).print(f"[red]no step kind {name!r}[/]")
+            raise typer.Exit(2)
+    console = _console()
+    if name is None:
+        table = Table(title="step kinds (effect: read / stage / act / control / gate)")
+        for column in ("step", "family", "effect", "what it does"):
+            table.add_column(column, overflow="fold")
+        for step in steps:
+            table.add_row(step["key"], step["family"], step["effect"], step["summary"])
+        console.print(table)
+        console.print("`aijia recipes steps NAME` shows a step's fields and an example.")
+        return
+    step = steps[0]
+    console.print(f"[bold]{step['key']}[/] ({step['family']}, effect {step['effect']})")
+    console.print(step["summary"])
+    fields = Table(show_header=True)
+    fields.add_column("field")
+    fields.add_column("meaning", overflow="fold")
+    for field, meaning in step["params"]:
+        fields.add_row(field, meaning)
+    console.print(fields)
+    console.print("Every step also takes: name, timeout (s), retries, when, safe, mutates.")
+    if step["example"]:
+        console.print("\nexample:\n" + step["example"], markup=False)
+
+
 @recipes_app.command("schema")
 @handles_errors
 def recipes_schema(

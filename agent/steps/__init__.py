@@ -85,3 +85,41 @@ for _nested in (IfStep, ForEach):
     _nested.model_rebuild(_types_namespace={"AnyStep": AnyStep})
 
 __all__ = ["COMMON_KEYS", "STEP_TYPES", "AnyStep", "Params", "PauseRun", "Step", "step_keys"]
+
+
+def step_reference() -> list[dict[str, Any]]:
+    """Every step kind as data, for `aijia recipes steps`: always in sync with the code."""
+    import inspect
+    import textwrap
+
+    from pydantic import BaseModel
+
+    out = []
+    for key, cls in STEP_TYPES.items():
+        doc = inspect.getdoc(cls) or ""
+        summary, _, rest = doc.partition("\n")
+        example = rest.split("Example::", 1)[1].strip("\n") if "Example::" in rest else ""
+        action = cls.model_fields[next(f for f in cls.model_fields if f in (key, f"{key}_"))]
+        params: list[tuple[str, str]] = []
+        annotation = action.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            for name, info in annotation.model_fields.items():
+                params.append((info.alias or name, info.description or ""))
+        else:
+            params.append((key, action.description or ""))
+        siblings = [
+            (f.alias or n, f.description or "")
+            for n, f in cls.model_fields.items()
+            if n not in COMMON_KEYS and f is not action
+        ]
+        out.append(
+            {
+                "key": key,
+                "family": cls.__module__.rsplit(".", 1)[-1],
+                "effect": cls.effect,
+                "summary": summary.strip(),
+                "example": textwrap.dedent(example).strip("\n"),
+                "params": params + siblings,
+            }
+        )
+    return out

@@ -52,3 +52,14 @@ def test_schema_to_file(tmp_path: Path) -> None:
     assert result.exit_code == 0
     schema = json.loads(target.read_text())
     assert schema["title"] == "Aijia recipe" and "steps" in schema["properties"]
+
+
+def test_steps_reference_lists_every_kind_with_an_example() -> None:
+    from agent.steps import STEP_TYPES
+
+    listed = runner.invoke(app, ["recipes", "steps"])
+    assert listed.exit_code == 0
+    assert all(key in listed.output for key in STEP_TYPES)
+    one = runner.invoke(app, ["recipes", "steps", "fill"])
+    assert one.exit_code == 0 and "secret" in one.output and "example:" in one.output
+    assert runner.invoke(app, ["recipes", "steps", "clik"]).exit_code == 2
