@@ -173,17 +173,20 @@ def _drifted(
     store, run_id = ctx.sink, ctx.run_id
     diff = {k: {"approved": approved.get(k), "now": binds.get(k)} for k in changed}
     ctx.event("gate_drift", {"step": str(gate_at + 1), "changed": diff})
-    recorded: Any = None
-    record_gate = getattr(store, "record_gate", None)
-    if record_gate is not None:
-        recorded = record_gate(run_id, action=action, summary=summary, binds=binds)
     text = ", ".join(f"{k}: {d['approved']!r} -> {d['now']!r}" for k, d in diff.items())
-    store.transition(
+    # Pause first: when a concurrent resumer already moved the run (committing, done), the
+    # drift is its own commit showing; no new gate is opened for a run that moved on.
+    if not store.transition(
         run_id,
         RunState.APPROVED,
         RunState.PAUSED,
         reason=ctx.masker.text(f"drift since approval: {text}"),
-    )
+    ):
+        raise GateError(f"run {run_id} was resumed by someone else meanwhile; not re-gated")
+    recorded: Any = None
+    record_gate = getattr(store, "record_gate", None)
+    if record_gate is not None:
+        recorded = record_gate(run_id, action=action, summary=summary, binds=binds)
     gate = GateInfo(
         step=str(gate_at + 1),
         step_index=gate_at,
