@@ -1190,14 +1190,17 @@ def demo(
     headed: bool = typer.Option(False, "--headed", help="Show the browser window."),
 ) -> None:
     """Start the sandbox seller centers and run the main job: look up an order, prepare a
-    refund that stops at a permission gate, and show where the evidence is."""
+    refund that stops at a permission gate, approve it as the seeded reviewer, commit it once,
+    and show the refund in the sandbox ledger and where the evidence is."""
     import asyncio
     import json
 
+    from agent.approvals import approve_gate, gate_view
     from agent.config import load_config
     from agent.demo import demo_sandbox, pick_demo_order
+    from agent.gates import resume_approved, start_run
+    from agent.policy import Policy
     from agent.recipe import find_recipe, load_recipe
-    from agent.runner import run_recipe
     from evidence.store import EvidenceStore
 
     console = _console()
@@ -1217,9 +1220,10 @@ def demo(
         with EvidenceStore.open(settings) as store:
             console.print("\n[bold]1. lookup_order[/] — reading the order in real Chromium …")
             found = asyncio.run(
-                run_recipe(
+                start_run(
                     lookup,
                     {"order_id": order.order_id},
+                    user="lead",  # the seeded support lead (config.yaml policy.users)
                     settings=settings,
                     store=store,
                     headed=headed,
@@ -1240,9 +1244,11 @@ def demo(
                 f"({pick.reason}); it must stop at the permission gate …"
             )
             prepared = asyncio.run(
-                run_recipe(refund, inputs, settings=settings, store=store, headed=headed)
+                start_run(
+                    refund, inputs, user="lead", settings=settings, store=store, headed=headed
+                )
             )
-            if prepared.gate is None:
+            if prepared.gate is None or prepared.gate.gate_id is None:
                 console.print(f"[red]prepare_refund did not reach its gate:[/] {prepared.error}")
                 raise typer.Exit(prepared.exit_code or 1)
             console.print(
@@ -1255,6 +1261,36 @@ def demo(
                 f"   sandbox ledger: {len(refunds)} refunds written by the agent "
                 "(none until a reviewer approves)"
             )
+            policy = Policy(settings.policy)
+            view = gate_view(store, policy, prepared.gate.gate_id)
+            console.print(
+                f"\n[bold]3. aijia gates list → aijia approve[/] — gate {view.gate.gate_id}, "
+                f"asked by {view.initiator}; needs {view.needs.describe()}; "
+                f"may approve: {', '.join(view.approvers)}"
+            )
+            approvers = sorted(view.approvers, key=lambda u: u != "reviewer")
+            for approver in approvers[: view.needs.approvals]:
+                decision = approve_gate(
+                    store, policy, view.gate.gate_id, user=approver, note="aijia demo"
+                )
+                console.print(f"   approved by {approver} ({decision.approvals}/{decision.needed})")
+            done = asyncio.run(
+                resume_approved(
+                    prepared.run_id or "", user=approvers[0], settings=settings, store=store
+                )
+            )
+            console.print(
+                f"   resumed: prepare phase repeated, binds re-verified, committed once → "
+                f"run {done.run_id}: [green]{done.state.value}[/] in {done.duration_s:.1f}s"
+            )
+            if done.error:
+                console.print(f"[red]resume failed:[/] {done.error}")
+                raise typer.Exit(done.exit_code or 1)
+            for row in server.ledger(pick.flavor)["refunds"]:
+                console.print(
+                    f"   sandbox ledger: refund {row['refund_id']} {row['amount']} "
+                    f"{row['currency']} on {row['order_id']} ({row['reason']})"
+                )
         evidence_dir = settings.data_dir / "evidence"
         console.print(f"\nEvidence: {evidence_dir}")
         console.print(f"  aijia evidence show {found.run_id}")

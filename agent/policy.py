@@ -49,7 +49,7 @@ class Requirements:
     def describe(self) -> str:
         if self.auto:
             return "approved by policy (auto)"
-        who = f"role {self.role}" if self.role else "a reviewer of this action"
+        who = f"role {self.role}" if self.role else f"a role that may approve {self.action}"
         people = "two distinct approvers" if self.approvals > 1 else "one approver"
         return f"{people} with {who}"
 
