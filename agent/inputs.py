@@ -142,11 +142,14 @@ def bind_inputs(
     bound: dict[str, Any] = {}
     for name, spec in recipe.inputs.items():
         given = raw.get(name)
-        if given is None or (isinstance(given, str) and given == "" and spec.type != "string"):
+        # an empty CSV cell is a missing value, whatever the type
+        if given is None or (isinstance(given, str) and not given.strip()):
             if spec.default is not None:
                 bound[name] = coerce(spec, spec.default, name)
             elif spec.is_required:
                 problems.append(f"{name}: required input is missing")
+            else:
+                bound[name] = None  # optional: templates can test `{% if inputs.x %}`
             continue
         try:
             bound[name] = coerce(spec, given, name)

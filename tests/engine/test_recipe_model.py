@@ -194,3 +194,15 @@ def test_secret_references_resolve_or_name_the_reference(tmp_path, monkeypatch) 
         resolve(SecretRef.model_validate({"$env": "AIJIA_X"}), site="s")
     with pytest.raises(SecretError, match="cannot be read"):
         resolve(SecretRef.model_validate({"$file": "nope.txt"}), site="s", base_dir=tmp_path)
+
+
+def test_empty_cells_are_missing_and_optional_inputs_are_none(tmp_path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "name: r\ninputs:\n  a: {type: string}\n  b: {type: string, required: false}\n"
+        "  c: {type: integer, default: 3}\nsteps:\n  - goto: /x\n"
+    )
+    recipe = load_recipe(path)
+    assert bind_inputs(recipe, {"a": "x", "b": "", "c": " "}) == {"a": "x", "b": None, "c": 3}
+    with pytest.raises(Exception, match="a: required input is missing"):
+        bind_inputs(recipe, {"a": "  "})
