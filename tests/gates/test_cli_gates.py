@@ -4,8 +4,11 @@ killed with SIGKILL settled by reconcile, and refusals a person can act on."""
 from __future__ import annotations
 
 import json
+import os
+import pty
 import signal
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -105,3 +108,47 @@ def test_sigkill_while_committing_is_in_doubt_and_reconcile_never_refunds_twice(
         resumed = cli("resume", prepared.run_id, user="supervisor")
         assert resumed.returncode == 0, resumed.stderr
         assert len(gates.refunds(prepared.order_id)) == 1
+
+
+def test_interactive_approval_asks_for_the_order_id(gates: Gates, cli: Cli):
+    prepared = gates.refund()
+
+    def approve_typing(text: str) -> tuple[int, str]:
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen(
+            cli.argv("approve", prepared.gate_id, "--no-resume", "--as", "reviewer"),
+            stdin=follower,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=cli.env,
+        )
+        os.close(follower)
+        os.write(leader, (text + "\n").encode())
+        out, _ = proc.communicate(timeout=60)
+        os.close(leader)
+        return proc.returncode, " ".join(out.split())
+
+    code, out = approve_typing("00000000000000")
+    assert code == 5 and f"expected the order_id '{prepared.order_id}'" in out, out
+    assert gates.store.get_run(prepared.run_id).state is RunState.PAUSED
+    code, out = approve_typing(prepared.order_id)
+    assert code == 0 and "approved by reviewer" in out, out
+    assert gates.store.get_run(prepared.run_id).state is RunState.APPROVED
+
+
+def test_unknown_users_and_roles_without_rights_cannot_run(cli: Cli):
+    stranger = cli(
+        "run", "lookup_order", "--site", "shoplane", "-i", "order_id=AAAAAAAAAAAAAA", user="mallory"
+    )
+    assert stranger.returncode == 6 and "'mallory' is not in the policy" in stranger.stderr
+    reviewer = cli(
+        "run",
+        "lookup_order",
+        "--site",
+        "shoplane",
+        "-i",
+        "order_id=AAAAAAAAAAAAAA",
+        user="reviewer",
+    )
+    assert reviewer.returncode == 6 and "may not run recipe 'lookup_order'" in reviewer.stderr
