@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agent.states import RunState
 from tests.gates.conftest import FLAVOR, Cli, Gates
 
@@ -71,17 +73,26 @@ def _state(data_dir: Path, run_id: str) -> str | None:
     return row[0] if row else None
 
 
+@pytest.mark.parametrize("kill_at", ["committing", "refund_written"])
 def test_sigkill_while_committing_is_in_doubt_and_reconcile_never_refunds_twice(
-    gates: Gates, cli: Cli, sandbox: Any
+    gates: Gates, cli: Cli, sandbox: Any, kill_at: str
 ):
+    """Killed as the commit starts (the refund may not have reached the sandbox), or once the
+    sandbox wrote the refund but before the agent saw the confirmation page."""
     prepared = gates.refund()
     sandbox.set_faults(FLAVOR, latency=600)  # widen the window around the confirm POST
     proc = cli.popen("approve", prepared.gate_id, "--yes", user="reviewer")
     deadline = time.monotonic() + 90
-    while _state(gates.settings.data_dir, prepared.run_id) != "committing":
+
+    def ready() -> bool:
+        if _state(gates.settings.data_dir, prepared.run_id) != "committing":
+            return False
+        return kill_at == "committing" or bool(gates.refunds(prepared.order_id))
+
+    while not ready():
         if proc.poll() is not None:
             raise AssertionError(proc.communicate())
-        assert time.monotonic() < deadline, "the run never started committing"
+        assert time.monotonic() < deadline, "the run never got there"
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=10)
@@ -94,15 +105,16 @@ def test_sigkill_while_committing_is_in_doubt_and_reconcile_never_refunds_twice(
     settled = cli("runs", "reconcile", prepared.run_id, user="supervisor")
     assert settled.returncode == 0, settled.stderr
     state = gates.store.get_run(prepared.run_id).state
-    kinds = [e.kind for e in gates.store.events(prepared.run_id)]
-    assert "reconcile_finished" in kinds
-    changes = [
-        e.data["to_state"] for e in gates.store.events(prepared.run_id) if e.kind == "state_changed"
-    ]
-    assert "in_doubt" in changes
+    events = gates.store.events(prepared.run_id)
+    assert "reconcile_finished" in [e.kind for e in events]
+    assert "in_doubt" in [e.data["to_state"] for e in events if e.kind == "state_changed"]
     refunds = gates.refunds(prepared.order_id)
+    if kill_at == "refund_written":
+        assert refunds, "the refund was written before the kill"
     if refunds:  # the sandbox got the confirm: reconcile found it, no second refund
         assert state is RunState.DONE and len(refunds) == 1
+        again = cli("resume", prepared.run_id, user="supervisor")
+        assert again.returncode == 5 and len(gates.refunds(prepared.order_id)) == 1
     else:  # it never arrived: back to approved, and resume commits it once
         assert state is RunState.APPROVED
         resumed = cli("resume", prepared.run_id, user="supervisor")
