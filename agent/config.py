@@ -98,6 +98,16 @@ class EvidenceSettings(_Section):
         "on_action",
         description="When the runner captures screenshots and DOM snapshots (steps may override).",
     )
+    trace: bool = Field(
+        False,
+        description="Record a Playwright trace of each run (actions, DOM snapshots, "
+        "screenshots) and store it as a zip artifact; open it with `playwright show-trace`.",
+    )
+    mhtml: bool = Field(
+        False,
+        description="Also keep a single-file MHTML of every captured page (Chromium's "
+        "Page.captureSnapshot), which any Chromium opens offline.",
+    )
     busy_timeout_s: float = Field(
         30.0, gt=0, description="How long a writer waits for another process's write lock."
     )

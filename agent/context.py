@@ -7,8 +7,10 @@ so that strict selectors, allowed domains, masking and evidence capture happen i
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from agent.config import Settings, SiteSettings
@@ -61,6 +63,7 @@ class RunContext(ElementFinder):
     headed: bool = False
     current: Step | None = None
     act_started: bool = False  # an act step ran in the commit phase (failure => in_doubt)
+    tracing: bool = False  # a Playwright trace is being recorded (evidence.trace)
     call_stack: list[str] = field(default_factory=list)  # recipes being `call`ed, innermost last
     # Set when the recipe uses a saved session: the login form, whose presence after a goto
     # means the session expired (the login recipe's `logged_out`)
@@ -169,9 +172,36 @@ class RunContext(ElementFinder):
         if dom:
             html = self.masker.text(await self.page.content())
             refs.append(self.sink.put_dom(html, site=self.site_name))
+            if self.settings.evidence.mhtml:
+                refs.append(await self._capture_mhtml())
         title = await self.page.title()
         self.event(kind, {"label": label, "url": self.page.url, "title": title}, refs)
         return refs
+
+    async def _capture_mhtml(self) -> ArtifactRef:
+        """The page as one MHTML file, through the Chrome DevTools Protocol."""
+        cdp = await self.browser_context.new_cdp_session(self.page)
+        try:
+            snap = await cdp.send("Page.captureSnapshot", {"format": "mhtml"})
+        finally:
+            await cdp.detach()
+        mhtml = self.masker.text(str(snap["data"]))
+        return self.sink.put_artifact(
+            mhtml.encode("utf-8"), kind="mhtml", media_type="multipart/related"
+        )
+
+    async def save_trace(self) -> None:
+        """Stop the run's Playwright trace (when `evidence.trace`) and store it, once."""
+        if not self.tracing:
+            return
+        self.tracing = False
+        with tempfile.TemporaryDirectory(prefix="aijia-trace-") as tmp:
+            path = Path(tmp) / "trace.zip"
+            await self.browser_context.tracing.stop(path=path)
+            ref = self.sink.put_artifact(
+                path.read_bytes(), kind="trace", media_type="application/zip"
+            )
+        self.event("trace_saved", {"phase": self.phase}, [ref])
 
     def _redaction_masks(self) -> list[Locator]:
         chosen = self.settings.evidence.redaction.selectors

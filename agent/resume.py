@@ -138,6 +138,7 @@ async def _resume(
         await execute_steps(ctx, list(recipe.steps[gate_at + 1 :]))
         outputs = render_outputs(ctx)
         ctx.event("action_done", {"action": gate.action, "summary": summary, "result": outputs})
+        await ctx.save_trace()
         store.finish_run(run_id, outputs=outputs)
         store.transition(run_id, RunState.COMMITTING, RunState.DONE)
         return RunResult(**base, state=RunState.DONE, outputs=outputs)
@@ -148,6 +149,7 @@ async def _resume(
         else:
             message = ctx.masker.text(str(exc))
         final = RunState.IN_DOUBT if ctx.act_started else RunState.FAILED
+        await ctx.save_trace()
         store.finish_run(run_id, outputs=render_outputs(ctx, partial=True), error=message)
         store.transition(run_id, state, final, reason=message.splitlines()[0])
         return RunResult(

@@ -161,6 +161,7 @@ async def _drive(
         await run_prepare_phase(ctx, login, sessions)
         gate_at = recipe.gate_index()
         if gate_at is None or ctx.dry_run:
+            await ctx.save_trace()  # the trace is evidence: stored before the run is sealed
             outputs = render_outputs(ctx)
             gate = _gate_preview(ctx, gate_at) if gate_at is not None else None
             store.finish_run(run_id, outputs=outputs)
@@ -169,9 +170,11 @@ async def _drive(
         await execute_step(ctx, recipe.steps[gate_at])
         raise AssertionError("a gate step always pauses")  # pragma: no cover
     except PauseRun as pause:
+        await ctx.save_trace()
         return _pause(ctx, pause, base)
     except StepError as exc:
         await capture_failure(ctx)
+        await ctx.save_trace()
         state = RunState.IN_DOUBT if ctx.act_started else RunState.FAILED
         message = ctx.masker.text(str(exc))
         outputs = render_outputs(ctx, partial=True)

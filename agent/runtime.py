@@ -100,12 +100,16 @@ async def run_context(
             dry_run=dry_run,
             headed=headed,
         )
+        if settings.evidence.trace:
+            await context.tracing.start(screenshots=True, snapshots=True)
+            ctx.tracing = True
         ctx.watch_navigation()
         await guard.install(
             context,
             lambda url, why: ctx.event("navigation_blocked", {"url": url, "reason": why}),
         )
         yield ctx
+        await ctx.save_trace()  # no-op when the run already saved it before it was sealed
     finally:
         await context.close()
 

@@ -1,6 +1,7 @@
 """The canary test on real runs: the password the agent types never reaches the evidence store.
 
-The sandbox's lead password is the canary. Runs of the shipped recipes (every page captured)
+The sandbox's lead password is the canary. Runs of the shipped recipes (every page captured,
+with MHTML copies and a Playwright trace)
 and a run that fails with the password still typed into the form (failure screenshot + DOM)
 are recorded; then every byte under the data dir — SQLite database and WAL, artifact files,
 saved sessions — is scanned for the canary in the spellings a leak would take.
@@ -44,6 +45,8 @@ def test_typed_password_never_reaches_the_store(
 ) -> None:
     product.evidence.capture = "every_page"
     product.evidence.full_page = True
+    product.evidence.trace = True  # the trace records every fill, the password's too
+    product.evidence.mhtml = True
     secret = sandbox.credentials("shoplane").password
     shoplane = Runner("shoplane", run, chromium, product, store)
     order = sandbox.find_orders("shoplane", "delivered", limit=1)[0]
@@ -63,6 +66,6 @@ def test_typed_password_never_reaches_the_store(
     artifacts = {
         store.artifact(sha).kind for e in store.events(failed.run_id) for sha in e.artifacts
     }
-    assert {"screenshot", "dom"} <= artifacts, "the failure page was captured"
+    assert {"screenshot", "dom", "mhtml", "trace"} <= artifacts, "every kind was captured"
     store.close()
     assert _scan(product.data_dir, secret) == []
