@@ -1018,12 +1018,16 @@ def gates_show(
     with EvidenceStore.open(settings) as store:
         view = gate_view(store, Policy(settings.policy), gate)
         refs = [store.artifact(sha) for e in store.events(view.gate.run_id) for sha in e.artifacts]
-        shots = [str(store.root / a.path) for a in refs if a.kind == "screenshot"]
+        shots = list(
+            dict.fromkeys(str(store.root / a.path) for a in refs if a.kind == "screenshot")
+        )
     data = {**_gate_dict(view), "screenshots": shots}
     if as_json:
         _print_json(data)
         return
     table = Table(show_header=False, title=f"gate {view.gate.gate_id}")
+    table.add_column("what", no_wrap=True)
+    table.add_column("value", overflow="fold")
     rows = [
         ("summary", view.gate.summary),
         ("action", view.gate.action),
