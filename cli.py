@@ -926,15 +926,19 @@ app.add_typer(gates_app, name="gates")
 
 
 def _age(iso: str) -> str:
+    """How long ago `iso` was: 5m, 3h07m, 2d; '-' first when it is in the future."""
     from datetime import UTC, datetime
 
-    seconds = (datetime.now(UTC) - datetime.fromisoformat(iso.replace("Z", "+00:00"))).seconds
-    days = (datetime.now(UTC) - datetime.fromisoformat(iso.replace("Z", "+00:00"))).days
-    if days:
-        return f"{days}d"
-    return (
-        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m"
+    delta = datetime.now(UTC) - datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    sign, seconds = (
+        ("-", -delta.total_seconds()) if delta.total_seconds() < 0 else ("", delta.total_seconds())
     )
+    minutes = int(seconds // 60)
+    if minutes >= 24 * 60:
+        return f"{sign}{minutes // (24 * 60)}d"
+    if minutes >= 60:
+        return f"{sign}{minutes // 60}h{minutes % 60:02d}m"
+    return f"{sign}{minutes}m"
 
 
 def _gate_dict(view: Any) -> dict[str, Any]:
@@ -987,9 +991,10 @@ def gates_list(
     for v in views:
         amount = f"{v.needs.amount} {v.needs.currency or ''}" if v.needs.amount is not None else ""
         got = f" ({len(v.approved_by)}/{v.needs.approvals})" if v.needs.approvals > 1 else ""
+        expired = v.gate.expires_at is not None and _age(v.gate.expires_at)[0] != "-"
         table.add_row(
             v.gate.gate_id,
-            _age(v.gate.created_at),
+            _age(v.gate.created_at) + (" [red](expired)[/]" if expired else ""),
             v.gate.action,
             amount,
             v.initiator or "?",

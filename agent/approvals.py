@@ -285,8 +285,9 @@ def reject_gate(
 
 
 def approval_expiry(store: EvidenceStore, gate: GateRecord, ttl_hours: float) -> datetime | None:
-    """When the approval that completed `gate` stops being usable (None: not approved)."""
+    """When the approvals of `gate` stop being usable (None: not approved). With two
+    approvers the older approval counts: every signature must still be fresh."""
     times = [parse_time(a.at) for a in store.approvals(gate.gate_id) if a.decision == "approved"]
     if not times:
         return None
-    return max(times) + timedelta(hours=ttl_hours)
+    return min(times) + timedelta(hours=ttl_hours)
