@@ -250,12 +250,15 @@ class Reconciled:
     reason: str
 
 
-def _owner_alive(store: EvidenceStore, run_id: str) -> int | None:
-    """The pid still committing this run on this host, if it is alive."""
+def _committer(store: EvidenceStore, run_id: str) -> str | None:
+    """Who may still be committing this run: 'process N' (alive here), 'a process on host H'
+    (cannot be checked from here), or None when that process is gone."""
     owners = [e.data for e in store.events(run_id) if e.kind == OWNER]
-    if not owners or owners[-1].get("host") != socket.gethostname():
+    if not owners:
         return None
-    pid = int(owners[-1].get("pid") or 0)
+    host, pid = owners[-1].get("host"), int(owners[-1].get("pid") or 0)
+    if host != socket.gethostname():
+        return f"a process on host {host}"
     if pid <= 0 or pid == os.getpid():
         return None
     try:
@@ -263,8 +266,8 @@ def _owner_alive(store: EvidenceStore, run_id: str) -> int | None:
     except ProcessLookupError:
         return None
     except PermissionError:
-        return pid
-    return pid
+        pass
+    return f"process {pid}"
 
 
 def committed_from(values: Mapping[str, Any], binds: Mapping[str, Any]) -> bool | None:
@@ -301,11 +304,11 @@ async def reconcile(
         policy.check_may_run(user, "reconcile")  # raises: unknown user
     run = store.get_run(run_id)
     if run.state is RunState.COMMITTING:
-        pid = _owner_alive(store, run_id)
-        if pid is not None:
+        committer = _committer(store, run_id)
+        if committer is not None:
             raise GateError(
-                f"run {run_id} is being committed right now by process {pid}",
-                hint="wait for it; reconcile only runs when that process is gone",
+                f"run {run_id} may be being committed right now by {committer}",
+                hint="wait for it; reconcile only runs once that process is gone",
             )
         store.transition(
             run_id,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from agent.errors import GateError, PolicyError
+from agent.gates import reconcile
 from agent.states import RunState
 from tests.gates.conftest import FLAVOR, Gates
 
@@ -109,3 +113,21 @@ def test_rejected_run_closes_with_its_evidence(gates: Gates):
     assert rejected[0].data["note"] == "buyer withdrew the claim"
     assert gates.store.verify([run_id]).ok
     assert gates.refunds() == []
+
+
+def test_reconcile_waits_while_the_committing_process_is_alive(gates: Gates, run: Any):
+    store = gates.store
+    record = store.create_run(recipe="prepare_refund", recipe_version="1", site=FLAVOR, inputs={})
+    for a, b in [("pending", "running"), ("running", "paused"), ("paused", "approved")]:
+        store.transition(record.run_id, RunState(a), RunState(b))
+    store.transition(record.run_id, RunState.APPROVED, RunState.COMMITTING)
+    alive = subprocess.Popen(["sleep", "30"])
+    try:
+        owner = {"pid": alive.pid, "host": socket.gethostname(), "user": "reviewer"}
+        store.append_event(record.run_id, "commit_owner", owner)
+        with pytest.raises(GateError, match=f"committed right now by process {alive.pid}"):
+            run(reconcile(record.run_id, user="supervisor", settings=gates.settings, store=store))
+    finally:
+        alive.kill()
+        alive.communicate()
+    assert store.get_run(record.run_id).state is RunState.COMMITTING
