@@ -98,7 +98,8 @@ class GateRecorder:
         def record(kind: str, data: dict[str, Any]) -> None:
             self._store.append_event(run_id, kind, {"gate_id": gate.gate_id, **data})
 
-        notify_gate_opened(self._settings.webhook, notice, record)
+        if not needs.auto:  # nobody needs to act on a gate policy approves itself
+            notify_gate_opened(self._settings.webhook, notice, record)
         return gate
 
 
