@@ -1,0 +1,48 @@
+"""`aijia run` on a 200-row CSV with 4 contexts, as a support lead runs it: real CLI process,
+real Chromium, the sandbox over HTTP. Three rows name orders that do not exist: those runs
+fail, the batch keeps going, the summary counts are right and the exit code says "some failed".
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agent.config import PROJECT_ROOT
+
+MISSING = ["261101ZZZZZZZ1", "261101ZZZZZZZ2", "261101ZZZZZZZ3"]
+
+
+def sandbox_config(sandbox: Any, tmp_path: Path) -> Path:
+    config = yaml.safe_load((PROJECT_ROOT / "config.yaml").read_text(encoding="utf-8"))
+    config["data_dir"] = str(tmp_path / "var")
+    for name, url in sandbox.base_urls.items():
+        config["sites"][name]["base_url"] = url.rstrip("/")
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def test_a_200_row_batch_on_4_contexts(sandbox: Any, tmp_path: Path) -> None:
+    orders = [o.order_id for o in sandbox.find_orders("shoplane", None, limit=197)]
+    rows = orders[:100] + MISSING + orders[100:]
+    csv = tmp_path / "orders.csv"
+    csv.write_text("order_id\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    env = {**os.environ, **sandbox.env(), "COLUMNS": "120"}
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "run", "lookup_order", "--site", "shoplane",
+         "-f", str(csv), "-n", "4", "-c", str(sandbox_config(sandbox, tmp_path))],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    out = done.stdout
+    assert done.returncode == 1, done.stderr[-3000:] + out[-3000:]
+    assert re.search(r"200 runs: 197 done, 3 failed", out), out[-3000:]
+    # a big batch lists only the runs that need a look: the three failed rows, by row number
+    failed_rows = sorted(int(m) for m in re.findall(r"│ (\d+)\s+│ \S+\s+│ failed", out))
+    assert failed_rows == [101, 102, 103], out[-3000:]
