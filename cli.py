@@ -385,6 +385,12 @@ def run(
     ),
     headed: bool = typer.Option(False, "--headed", help="Show the browser window."),
     case: str | None = typer.Option(None, "--case", help="Attach the runs to this case id."),
+    ask: str | None = typer.Option(
+        None, "--ask", help="With --case: what the customer asked (starts each run's trail)."
+    ),
+    channel: str = typer.Option(
+        "email", "--channel", help="With --case: where they asked (whatsapp, tiktok, email …)."
+    ),
     as_user: str | None = AsOption,
     config: Path | None = ConfigOption,
 ) -> None:
@@ -421,7 +427,17 @@ def run(
         )
     results = asyncio.run(
         _run_rows(
-            recipe_obj, rows, settings, site, concurrency, dry_run, headed, case, as_json, user
+            recipe_obj,
+            rows,
+            settings,
+            site,
+            concurrency,
+            dry_run,
+            headed,
+            case,
+            as_json,
+            user,
+            (ask, channel),
         )
     )
     if as_json:
@@ -455,12 +471,16 @@ async def _run_rows(
     case: str | None,
     quiet: bool,
     user: str,
+    case_ask: tuple[str | None, str] = (None, "email"),
 ) -> list[Any]:
     from agent.gates import GateRecorder, auto_approve
     from agent.runner import run_batch, run_recipe
     from evidence.store import EvidenceStore
 
     with EvidenceStore.open(settings) as opened:
+        ask, channel = case_ask
+        if case and ask:
+            opened.open_case(case, channel=channel, ask=ask)
         # records who started each run, and each gate with what policy requires
         recorder = GateRecorder(opened, settings, user)
         store = recorder.sink
@@ -493,6 +513,7 @@ async def _run_rows(
                 dry_run=dry_run,
                 headed=headed,
                 site=site,
+                case_id=case,
             )
         finally:
             if progress:

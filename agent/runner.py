@@ -261,6 +261,7 @@ async def run_batch(
     headed: bool = False,
     site: str | None = None,
     browser: Browser | None = None,
+    case_id: str | None = None,
 ) -> list[RunResult]:
     """One browser (`browser`, or a new one), up to `concurrency` contexts at a time; a
     failing row never stops the others.
@@ -291,6 +292,7 @@ async def run_batch(
                         headed=headed,
                         site=site_name,
                         row=index,
+                        case_id=case_id,
                         sessions=sessions,
                     )
                 except AgentError as exc:
