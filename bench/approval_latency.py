@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from agent.browser import launch
 from agent.config import PROJECT_ROOT, Settings, load_config
@@ -36,7 +37,7 @@ class Figures:
     rounds: int
     capture: str = "on_action"
     approve_to_done_s: list[float] = field(default_factory=list)  # the run is `done`
-    approve_to_refund_s: list[float] = field(default_factory=list)  # the sandbox wrote it
+    approve_to_refund_s: list[float] = field(default_factory=list)  # the confirm click answered
     approval_only_s: list[float] = field(default_factory=list)  # the decision transaction
 
     @property
@@ -54,7 +55,7 @@ class Figures:
             f"{self.capture}: median {self.median_s:.2f} s, best "
             f"{min(self.approve_to_done_s):.2f} s, worst {self.worst_s:.2f} s "
             f"({ok} the {GOAL_S:.0f} s goal)",
-            f"  approval -> refund written by the sandbox: median "
+            f"  approval -> refund confirmed (the confirm click answered): median "
             f"{statistics.median(self.approve_to_refund_s):.2f} s; the approval transaction "
             f"itself: median {statistics.median(self.approval_only_s) * 1000:.1f} ms",
         ]
@@ -66,6 +67,24 @@ def _settings(workdir: Path, base_url: str, capture: str) -> Settings:
     settings.evidence.capture = capture  # type: ignore[assignment]
     settings.sites["shoplane"].base_url = base_url
     return settings
+
+
+def _confirmed_after(store: Any, run_id: str | None) -> float:
+    """Seconds from the `approved` event to the end of the first commit step (the confirm
+    click, answered by the sandbox), from the evidence timestamps (microseconds)."""
+    events = store.events(run_id)
+    approved = next(e for e in events if e.kind == "approved")
+    start = next(
+        i
+        for i, e in enumerate(events)
+        if e.kind == "state_changed" and e.data.get("to_state") == "committing"
+    )
+    confirm = next(e for e in events[start:] if e.kind == "step_finished")
+    return (_at(confirm.at) - _at(approved.at)).total_seconds()
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 async def measure(rounds: int = 5, capture: str = "on_action") -> Figures:
@@ -104,7 +123,7 @@ async def measure(rounds: int = 5, capture: str = "on_action") -> Figures:
                             browser=browser,
                         )
                         assert paused.gate is not None and paused.gate.gate_id, paused.error
-                        wall, started = time.time(), time.perf_counter()
+                        started = time.perf_counter()
                         decision = approve_gate(store, policy, paused.gate.gate_id, user="reviewer")
                         figures.approval_only_s.append(time.perf_counter() - started)
                         done = await resume_approved(
@@ -116,9 +135,7 @@ async def measure(rounds: int = 5, capture: str = "on_action") -> Figures:
                         )
                         figures.approve_to_done_s.append(time.perf_counter() - started)
                         assert done.state is RunState.DONE, done.error
-                        written = sandbox.ledger("shoplane")["refunds"][-1]["created_at"]
-                        at = datetime.fromisoformat(written.replace("Z", "+00:00"))
-                        figures.approve_to_refund_s.append(at.timestamp() - wall)
+                        figures.approve_to_refund_s.append(_confirmed_after(store, done.run_id))
                 await browser.close()
             refunds = sandbox.ledger("shoplane")["refunds"]
             assert len(refunds) == rounds, f"{len(refunds)} refunds for {rounds} approvals"
