@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -59,6 +61,7 @@ class EvidenceStore(CasesAndGates, StoreQueries):
     def __init__(self, root: Path, settings: EvidenceSettings | None = None) -> None:
         self.root = Path(root)
         self.settings = settings or EvidenceSettings()
+        self._lock = threading.RLock()
         red = self.settings.redaction
         self.redactor = Redactor(red.patterns, red.custom_patterns)
         self.files = ObjectFiles(self.root)
@@ -66,10 +69,16 @@ class EvidenceStore(CasesAndGates, StoreQueries):
             capture.parse_selectors(chosen)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(self.root / DB_NAME), timeout=self.settings.busy_timeout_s)
+            # A store may be handed from thread to thread (an event loop in a worker thread,
+            # a CLI in the main one); writes are serialized by `_lock`.
+            conn = sqlite3.connect(
+                str(self.root / DB_NAME),
+                timeout=self.settings.busy_timeout_s,
+                check_same_thread=False,
+            )
             self.db = Database(conn)
             self.db.execute(f"PRAGMA busy_timeout = {int(self.settings.busy_timeout_s * 1000)}")
-            self.db.enable_wal()
+            self._enable_wal()
             # FULL: a committed event survives a power cut, which evidence must.
             self.db.execute("PRAGMA synchronous = FULL")
             self._migrate()
@@ -96,6 +105,19 @@ class EvidenceStore(CasesAndGates, StoreQueries):
 
     # ------------------------------------------------------------------ plumbing
 
+    def _enable_wal(self) -> None:
+        """Switch to WAL. SQLite answers "locked" at once, without waiting for the busy
+        timeout, when another process opens the new file at the same moment; retry briefly."""
+        deadline = time.monotonic() + self.settings.busy_timeout_s
+        while True:
+            try:
+                self.db.enable_wal()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(migrations.MIGRATIONS):
@@ -115,6 +137,10 @@ class EvidenceStore(CasesAndGates, StoreQueries):
     @contextlib.contextmanager
     def _write(self) -> Iterator[Database]:
         """One write transaction; takes the write lock first so the reads in it are current."""
+        with self._lock:
+            yield from self._write_locked()
+
+    def _write_locked(self) -> Iterator[Database]:
         conn = self.db.conn
         try:
             conn.execute("BEGIN IMMEDIATE")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
@@ -16,10 +17,22 @@ T = TypeVar("T")
 
 @pytest.fixture(scope="session")
 def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    """One event loop for the async runner across the session (Chromium lives in it)."""
+    """One event loop for the async runner, in its own thread for the whole session.
+
+    pytest-playwright's sync `page` fixture keeps a loop running in the main thread once any
+    test used it; a loop of our own there would refuse to run ("another loop is running").
+    """
     loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="aijia-test-loop", daemon=True)
+    thread.start()
     yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
     loop.close()
+
+
+def _run_in(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
 
 @pytest.fixture(scope="session")
@@ -29,19 +42,19 @@ def chromium(loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
 
     from agent.browser import launch
 
-    pw = loop.run_until_complete(async_playwright().start())
-    browser = loop.run_until_complete(launch(pw, BrowserSettings()))
+    pw = _run_in(loop, async_playwright().start())
+    browser = _run_in(loop, launch(pw, BrowserSettings()))
     yield browser
-    loop.run_until_complete(browser.close())
-    loop.run_until_complete(pw.stop())
+    _run_in(loop, browser.close())
+    _run_in(loop, pw.stop())
 
 
 @pytest.fixture
 def run(loop: asyncio.AbstractEventLoop) -> Any:
-    """`run(coroutine)` -> its result, on the session's loop."""
+    """`run(coroutine)` -> its result, computed on the session's loop thread."""
 
     def runner(coro: Coroutine[Any, Any, T]) -> T:
-        return loop.run_until_complete(coro)
+        return _run_in(loop, coro)
 
     return runner
 
