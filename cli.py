@@ -1329,6 +1329,157 @@ def demo(
     console.print("Sandbox stopped. `aijia sandbox serve` keeps one running to explore.")
 
 
+# --------------------------------------------------------------------------- schedule
+
+schedule_app = typer.Typer(
+    help="Schedules from config.yaml: list them, run the daemon, trigger one, check status.",
+    no_args_is_help=True,
+)
+app.add_typer(schedule_app, name="schedule")
+
+
+def _scheduler(config: Path | None, log: Any = None) -> Any:
+    from agent.config import load_config
+    from agent.scheduler import Scheduler
+    from evidence.store import EvidenceStore
+
+    settings = load_config(config)
+    store = EvidenceStore.open(settings)
+    return Scheduler(settings, store, log=log) if log else Scheduler(settings, store)
+
+
+def _json_log_line(event: str, **fields: Any) -> None:
+    """One structured log line on stderr: {"at": …, "event": …, …}."""
+    import json
+    import sys
+    from datetime import UTC, datetime
+
+    at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    line = json.dumps({"at": at, "event": event, **fields}, ensure_ascii=False, default=str)
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _fire_dict(fire: Any) -> dict[str, Any] | None:
+    from dataclasses import asdict
+
+    return asdict(fire) if fire is not None else None
+
+
+def _view_dict(view: Any) -> dict[str, Any]:
+    return {
+        "name": view.name,
+        "enabled": view.enabled,
+        "trigger": view.trigger,
+        "recipe": view.recipe,
+        "next_fire": view.next_fire.isoformat() if view.next_fire else None,
+        "last": _fire_dict(view.last),
+        "running": _fire_dict(view.open),
+        "overdue": view.overdue,
+        "problem": view.problem,
+    }
+
+
+@schedule_app.command("list")
+@handles_errors
+def schedule_list(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Every schedule with its trigger, next fire time and last outcome."""
+    from rich.table import Table
+
+    views = _scheduler(config).views()
+    if as_json:
+        _print_json([_view_dict(v) for v in views])
+        return
+    table = Table(title="schedules")
+    for column in ("name", "trigger", "recipe", "next fire (UTC)", "last outcome"):
+        table.add_column(column, overflow="fold")
+    for v in views:
+        last = v.last
+        outcome = (
+            f"{last.state} {last.slot}: {last.done} done, {last.failed} failed, "
+            f"{last.skipped} skipped"
+            if last
+            else "never ran"
+        )
+        if v.open is not None:
+            outcome = f"running since {v.open.claimed_at}; before: {outcome}"
+        next_fire = v.next_fire.strftime("%Y-%m-%d %H:%M:%S") if v.next_fire else "disabled"
+        table.add_row(v.name, v.trigger, v.recipe, next_fire, outcome)
+    _console().print(table)
+
+
+@schedule_app.command("run")
+@handles_errors
+def schedule_run(config: Path | None = ConfigOption) -> None:
+    """Run the scheduler daemon in the foreground; JSON-lines logs on stderr.
+
+    SIGTERM or SIGINT stops it: no new run starts, in-flight runs get scheduler.stop_grace_s
+    to finish, then they are marked interrupted (evidence kept) and finished by the next daemon.
+    Exit 8 when another daemon already runs on the same evidence store.
+    """
+    import asyncio
+    import signal
+
+    scheduler = _scheduler(config, log=_json_log_line)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await scheduler.serve(stop)
+
+    asyncio.run(serve())
+
+
+@schedule_app.command("trigger")
+@handles_errors
+def schedule_trigger(
+    name: str = typer.Argument(..., help="The schedule to fire once, now."),
+    as_json: bool = typer.Option(False, "--json", help="Print the fire as JSON."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Fire one schedule once, now (a manual slot); exit 1 unless every row ended well."""
+    import asyncio
+
+    scheduler = _scheduler(config, log=_json_log_line)
+    fire = asyncio.run(scheduler.trigger(name))
+    if as_json:
+        _print_json(_fire_dict(fire))
+    else:
+        _console().print(
+            f"{fire.schedule} {fire.fire_id}: {fire.state} — {fire.rows} rows, {fire.done} done, "
+            f"{fire.failed} failed, {fire.skipped} skipped"
+            + (f" ({fire.reason})" if fire.reason else ""),
+            markup=False,
+        )
+    if fire.state != "done":
+        raise typer.Exit(1)
+
+
+@schedule_app.command("status")
+@handles_errors
+def schedule_status(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of lines."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """For monitoring: exit 1 when an enabled schedule's last fire failed or it is overdue."""
+    views = [v for v in _scheduler(config).views() if v.enabled]
+    if as_json:
+        _print_json([_view_dict(v) for v in views])
+    else:
+        console = _console()
+        for v in views:
+            console.print(f"{v.name}: {v.problem or 'ok'}", markup=False)
+        if not views:
+            console.print("no enabled schedules", markup=False)
+    if any(v.problem for v in views):
+        raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover - `python cli.py`
     app()
 

@@ -194,6 +194,95 @@ class WebhookSettings(_Section):
     )
 
 
+class SourceSettings(_Section):
+    """Rows from another recipe's output: run `recipe` once, take the list `output`, map each
+    item to the schedule recipe's inputs."""
+
+    recipe: str = Field(description="The source recipe, e.g. list_return_requests.")
+    inputs: dict[str, Any] = Field(default_factory=dict, description="Its inputs.")
+    output: str = Field("orders", description="The output holding the list of items.")
+    map: dict[str, str] = Field(
+        default_factory=lambda: {"order_id": "order_id"},
+        description="schedule recipe input -> field of each item.",
+    )
+
+
+class ScheduleSettings(_Section):
+    """One schedule: when (cron or every), what (recipe, site), for which rows, and how."""
+
+    enabled: bool = Field(True, description="false: listed, never fired by the daemon.")
+    cron: str | None = Field(None, description="Cron expression (5 fields), e.g. '0 * * * *'.")
+    every_s: float | None = Field(
+        None, gt=0, description="Or an interval in seconds, slots aligned to the epoch."
+    )
+    timezone: str = Field("UTC", description="IANA zone the cron expression is read in.")
+    recipe: str = Field(description="The recipe each row runs, e.g. capture_order_evidence.")
+    site: str | None = Field(None, description="Site from `sites` (default: the recipe's).")
+    inputs: list[dict[str, Any]] = Field(
+        default_factory=list, description="Static rows: one run per mapping."
+    )
+    inputs_file: Path | None = Field(None, description="Or rows from a .csv/.jsonl file.")
+    source: SourceSettings | None = Field(None, description="Or rows from a source recipe.")
+    concurrency: int = Field(2, ge=1, le=32, description="Browser contexts at once.")
+    overlap: Literal["skip", "queue"] = Field(
+        "skip",
+        description="A slot due while the previous fire still runs: skip it (recorded), or "
+        "queue it (at most one waits).",
+    )
+    misfire_grace_s: float = Field(
+        300, ge=0, description="A slot missed by more than this (daemon down) is not fired."
+    )
+    jitter_s: float = Field(
+        0,
+        ge=0,
+        description="Delay each fire by up to this, the same delay for a slot on any "
+        "daemon (spreads load on the seller center).",
+    )
+    max_run_time_s: float = Field(
+        3600, gt=0, description="A fire still running after this is stopped (interrupted)."
+    )
+    fresh_within_s: float | None = Field(
+        None,
+        gt=0,
+        description="Idempotent capture: skip a row that has a `done` run of the same recipe "
+        "with the same `fresh_key` inputs within this window.",
+    )
+    fresh_key: list[str] = Field(
+        default_factory=lambda: ["order_id"], description="Inputs that identify a row."
+    )
+
+    @model_validator(mode="after")
+    def _one_trigger_one_input_source(self) -> ScheduleSettings:
+        if (self.cron is None) == (self.every_s is None):
+            raise ValueError("give exactly one of `cron` and `every_s`")
+        given = [self.inputs != [], self.inputs_file is not None, self.source is not None]
+        if sum(given) > 1:
+            raise ValueError("give at most one of `inputs`, `inputs_file` and `source`")
+        from agent.schedule_times import check_trigger  # croniter only when schedules exist
+
+        check_trigger(self.cron, self.timezone)
+        return self
+
+
+class SchedulerSettings(_Section):
+    """The built-in scheduler daemon (`aijia schedule run`)."""
+
+    user: str = Field("scheduler", description="Runs are started as this policy user.")
+    tick_s: float = Field(1.0, gt=0, le=60, description="How often the daemon looks at the clock.")
+    lease_s: float = Field(
+        30.0, gt=0, description="The daemon lock expires this long after its last heartbeat."
+    )
+    stop_grace_s: float = Field(
+        30.0, ge=0, description="On SIGTERM, in-flight runs get this long before interrupted."
+    )
+    resume_approved: bool = Field(
+        True, description="Also commit runs approved with --no-resume (once each)."
+    )
+    resume_after_s: float = Field(
+        10.0, ge=0, description="…once they have waited this long (leaves the approver first go)."
+    )
+
+
 class Settings(_Section):
     data_dir: Path = Field(Path("var"), description="Where runs, evidence and sessions live.")
     browser: BrowserSettings = Field(default_factory=BrowserSettings)
@@ -206,6 +295,12 @@ class Settings(_Section):
     )
     webhook: WebhookSettings = Field(
         default_factory=WebhookSettings, description="Notify when a gate opens."
+    )
+    scheduler: SchedulerSettings = Field(
+        default_factory=SchedulerSettings, description="The built-in scheduler daemon."
+    )
+    schedules: dict[str, ScheduleSettings] = Field(
+        default_factory=dict, description="name -> schedule (`aijia schedule …`)."
     )
 
     # Filled by load_config, not by the file.
@@ -260,4 +355,7 @@ def load_config(path: Path | None = None) -> Settings:
     location = settings.evidence.location
     if location is not None and not location.is_absolute():
         settings.evidence.location = (file.resolve().parent / location).resolve()
+    for schedule in settings.schedules.values():
+        if schedule.inputs_file is not None and not schedule.inputs_file.is_absolute():
+            schedule.inputs_file = (file.resolve().parent / schedule.inputs_file).resolve()
     return settings

@@ -16,7 +16,8 @@ Hierarchy::
     ├── GateError                   a gate or approval cannot be used (expired, used …)   (exit 5)
     ├── PolicyError                 a user lacks the role for what they asked             (exit 6)
     ├── EvidenceError               the evidence store is unusable or fails verification  (exit 7)
-    └── SandboxError                the sandbox seller centers could not start            (exit 4)
+    ├── SandboxError                the sandbox seller centers could not start            (exit 4)
+    └── ScheduleError               a schedule is unknown, or another daemon holds the lock (exit 8)
 
 Messages say where (recipe file:line, step number), what was expected, what was seen, and a
 hint. Library code raises these; only `cli.py` turns them into exit codes and output.
@@ -136,3 +137,7 @@ class EvidenceError(AgentError):
 
 class SandboxError(AgentError):
     exit_code = 4
+
+
+class ScheduleError(AgentError):
+    exit_code = 8

@@ -169,11 +169,66 @@ def forbid_event_changes(db: Database) -> None:
     )
 
 
+def create_schedule_tables(db: Database) -> None:
+    # One row per schedule slot acted on. UNIQUE(schedule, slot) is the exactly-once claim:
+    # two daemons (or one restarted) racing for a slot, only one INSERT succeeds.
+    table(db, "schedule_fires").create(
+        {
+            "fire_id": str,
+            "schedule": str,
+            "slot": str,  # nominal fire time, ISO UTC ("manual:<id>" for `schedule trigger`)
+            "state": str,  # running | done | failed | interrupted | skipped | missed
+            "reason": str,
+            "owner": str,  # the daemon that claimed it: pid@host
+            "rows": int,
+            "done": int,
+            "failed": int,
+            "skipped": int,
+            "claimed_at": str,
+            "finished_at": str,
+        },
+        pk="fire_id",
+        not_null={"fire_id", "schedule", "slot", "state", "claimed_at"},
+    )
+    db.execute("CREATE UNIQUE INDEX schedule_fires_slot ON schedule_fires (schedule, slot)")
+    table(db, "schedule_fires").create_index(["schedule", "claimed_at"])
+    # One row per input row of a fire: its run, or why it was skipped (fresh evidence).
+    table(db, "schedule_items").create(
+        {
+            "fire_id": str,
+            "n": int,  # 1-based row
+            "inputs": str,  # JSON
+            "state": str,  # pending | running | done | failed | paused | skipped | interrupted
+            "run_id": str,
+            "reason": str,
+            "updated_at": str,
+        },
+        pk=("fire_id", "n"),
+        not_null={"fire_id", "n", "inputs", "state", "updated_at"},
+    )
+    table(db, "schedule_items").create_index(["run_id"])
+    # At most one daemon per store: a lease the holder renews; an expired one may be taken.
+    table(db, "scheduler_lock").create(
+        {
+            "name": str,
+            "owner": str,
+            "pid": int,
+            "host": str,
+            "token": str,
+            "acquired_at": str,
+            "expires_at": str,
+        },
+        pk="name",
+        not_null={"name", "owner", "pid", "host", "token", "acquired_at", "expires_at"},
+    )
+
+
 MIGRATIONS: list[Callable[[Database], None]] = [
     create_core_tables,
     create_gate_tables,
     create_prune_log,
     forbid_event_changes,
+    create_schedule_tables,
 ]
 
 

@@ -1,0 +1,296 @@
+"""One fire of a schedule: work out its rows, run the recipe once per row, record every row.
+
+    fire = await execute_fire(fire, "hourly_returns", schedule, settings=s, store=store,
+                              stop=stop_event, log=log)
+
+Rows come from the schedule's static `inputs`, its `inputs_file`, or a `source` recipe's output
+list (mapped through `source.map`). They are stored with the fire before any row runs, so a
+daemon that picks up an interrupted fire runs the same rows and never repeats a row that is
+already done. Runs are started through `agent.gates.start_run` as the scheduler's policy user,
+so the initiator is recorded; each run is linked to its row the moment it is created.
+
+Idempotent capture: with `fresh_within_s`, a row whose `fresh_key` inputs already have a `done`
+run of the same recipe within the window is skipped, and the row records which run made it so.
+
+Stopping: when `stop` is set no new row starts; rows in flight get `stop_grace_s`, then they
+are cancelled, their runs closed as failed ("interrupted", evidence kept) and the fire marked
+interrupted, to be finished by the next daemon. `max_run_time_s` stops a fire the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+from agent.errors import AgentError, InputError, ScheduleError
+from agent.states import RunState
+from evidence.schedules import Fire, Item, ScheduleLedger
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
+
+    from agent.config import ScheduleSettings, Settings
+    from agent.recipe import Recipe
+    from evidence.api import RunRecord
+    from evidence.store import EvidenceStore
+
+Log = Callable[..., None]  # log(event, **fields): one structured line
+SETTLED = {"done", "failed", "paused", "skipped"}
+
+
+def recipe_for(name: str, site: str | None, settings: Settings) -> Recipe:
+    from agent.recipe import find_recipe, load_recipe
+
+    site_settings = settings.sites.get(site) if site else None
+    flavor = (site_settings.flavor if site_settings else "") or site
+    return load_recipe(find_recipe(name, flavor))
+
+
+class _RowLinkedStore:
+    """The store, but a created run is linked to its schedule row in the same breath, so a
+    daemon killed mid-run leaves a row that names its (unfinished) run."""
+
+    def __init__(self, store: EvidenceStore, ledger: ScheduleLedger, item: Item) -> None:
+        self._store, self._ledger, self._item = store, ledger, item
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def create_run(self, **fields: Any) -> RunRecord:
+        record = self._store.create_run(**fields)
+        self._ledger.set_item(self._item.fire_id, self._item.n, "running", run_id=record.run_id)
+        return record
+
+
+def close_interrupted(store: EvidenceStore, run_id: str, why: str) -> None:
+    """A run left pending/running by a stopped or dead daemon: failed, with its evidence."""
+    run = store.get_run(run_id)
+    if run.state not in (RunState.PENDING, RunState.RUNNING):
+        return
+    with contextlib.suppress(AgentError):
+        store.finish_run(run_id, outputs=run.outputs, error=why)
+    store.transition(run_id, run.state, RunState.FAILED, reason=why)
+
+
+async def resolve_rows(
+    schedule: ScheduleSettings,
+    *,
+    user: str,
+    settings: Settings,
+    store: EvidenceStore,
+    browser: Browser | None,
+    log: Log,
+) -> list[dict[str, Any]]:
+    """The rows of one fire (deduplicated by `fresh_key` for source rows)."""
+    from agent.rows import read_rows
+
+    if schedule.inputs_file is not None:
+        return read_rows(schedule.inputs_file)
+    if schedule.source is None:
+        return [dict(r) for r in schedule.inputs] or [{}]
+    from agent.gates import start_run
+
+    source = schedule.source
+    recipe = recipe_for(source.recipe, schedule.site, settings)
+    result = await start_run(
+        recipe,
+        source.inputs,
+        user=user,
+        settings=settings,
+        store=store,
+        browser=browser,
+        site=schedule.site,
+    )
+    log("source_finished", recipe=source.recipe, run_id=result.run_id, state=result.state.value)
+    if result.state is not RunState.DONE:
+        raise ScheduleError(
+            f"source recipe {source.recipe} ended {result.state.value} (run {result.run_id}): "
+            f"{result.error or ''}".strip(),
+            hint=f"`aijia runs show {result.run_id}` shows where it stopped",
+        )
+    items = result.outputs.get(source.output)
+    if not isinstance(items, list):
+        raise ScheduleError(
+            f"source recipe {source.recipe}: output {source.output!r} is not a list "
+            f"(got {type(items).__name__})",
+            hint=f'the recipe\'s `outputs:` needs {source.output}: "{{{{ … }}}}" giving a list',
+        )
+    rows, seen = [], set()
+    for item in items:
+        if not isinstance(item, Mapping):
+            item = {"value": item}
+        row = {field: item.get(key) for field, key in source.map.items()}
+        marker = tuple(str(row.get(k)) for k in (schedule.fresh_key or sorted(row)))
+        if marker not in seen:
+            seen.add(marker)
+            rows.append(row)
+    return rows
+
+
+async def execute_fire(
+    fire: Fire,
+    name: str,
+    schedule: ScheduleSettings,
+    *,
+    settings: Settings,
+    store: EvidenceStore,
+    stop: asyncio.Event,
+    log: Log,
+    browser: Browser | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Fire:
+    """Run the fire's rows to the end (or until stopped); returns the closed fire."""
+    from agent.login import SessionManager
+    from agent.runtime import open_browser
+
+    ledger = ScheduleLedger(store)
+    user = settings.scheduler.user
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + schedule.max_run_time_s
+    try:
+        recipe = recipe_for(schedule.recipe, schedule.site, settings)
+        async with open_browser(settings, browser, False) as chromium:
+            if not ledger.items(fire.fire_id):
+                rows = await resolve_rows(
+                    schedule, user=user, settings=settings, store=store, browser=chromium, log=log
+                )
+                ledger.add_items(fire.fire_id, rows)
+            sessions = SessionManager(settings)
+            limit = asyncio.Semaphore(schedule.concurrency)
+            stopping = asyncio.Event()
+
+            async def one(item: Item) -> None:
+                async with limit:
+                    if stop.is_set() or stopping.is_set():
+                        return
+                    await _run_row(
+                        item,
+                        recipe,
+                        schedule,
+                        settings,
+                        store,
+                        ledger,
+                        chromium,
+                        sessions,
+                        user,
+                        log,
+                        now,
+                    )
+
+            todo = [i for i in ledger.items(fire.fire_id) if i.state not in SETTLED]
+            tasks = [asyncio.create_task(one(i)) for i in todo]
+            why = await _drain(tasks, stop, stopping, deadline, settings.scheduler.stop_grace_s)
+    except AgentError as exc:
+        log("fire_failed", schedule=name, fire_id=fire.fire_id, error=str(exc))
+        return ledger.finish_fire(fire.fire_id, "failed", str(exc).splitlines()[0])
+    items = ledger.items(fire.fire_id)
+    if why or any(i.state not in SETTLED for i in items):
+        for item in items:
+            if item.state == "running" and item.run_id:
+                close_interrupted(store, item.run_id, f"interrupted: {why or 'stopped'}")
+            if item.state == "running":
+                ledger.set_item(fire.fire_id, item.n, "interrupted", reason=why or "stopped")
+        return ledger.finish_fire(fire.fire_id, "interrupted", why or "stopped")
+    failed = any(i.state == "failed" for i in items)
+    return ledger.finish_fire(fire.fire_id, "failed" if failed else "done")
+
+
+async def _drain(
+    tasks: list[asyncio.Task[None]],
+    stop: asyncio.Event,
+    stopping: asyncio.Event,
+    deadline: float,
+    grace: float,
+) -> str | None:
+    """Wait for the rows; on stop give in-flight rows `grace`, at the deadline none."""
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task[None]] = set(tasks)
+    stop_by: float | None = None
+    why = None
+    while pending:
+        if stop.is_set() and stop_by is None:
+            stop_by, why = loop.time() + grace, "the scheduler is stopping"
+            stopping.set()
+        limit = min(deadline, stop_by) if stop_by is not None else deadline
+        if loop.time() >= limit:
+            why = why if stop_by is not None and limit == stop_by else "max_run_time_s exceeded"
+            stopping.set()
+            break
+        _, pending = await asyncio.wait(pending, timeout=min(0.2, limit - loop.time()))
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    return why if (pending or stop_by is not None) else None
+
+
+async def _run_row(
+    item: Item,
+    recipe: Recipe,
+    schedule: ScheduleSettings,
+    settings: Settings,
+    store: EvidenceStore,
+    ledger: ScheduleLedger,
+    browser: Any,
+    sessions: Any,
+    user: str,
+    log: Log,
+    now: Callable[[], datetime],
+) -> None:
+    from agent.gates import start_run
+    from agent.runtime import site_name_for
+
+    site = site_name_for(recipe, settings, schedule.site)
+    if item.run_id:  # picked up after an interruption: that run first
+        earlier = store.get_run(item.run_id)
+        if earlier.state is RunState.DONE:
+            ledger.set_item(item.fire_id, item.n, "done")
+            return
+        close_interrupted(store, item.run_id, "interrupted: the scheduler daemon stopped")
+    if schedule.fresh_within_s is not None:
+        key = {k: item.inputs.get(k) for k in schedule.fresh_key}
+        since = now() - timedelta(seconds=schedule.fresh_within_s)
+        fresh = ledger.fresh_run(recipe.name, site, key, since.strftime("%Y-%m-%dT%H:%M:%S"))
+        if fresh is not None:
+            reason = f"fresh evidence: run {fresh['run_id']} at {fresh['created_at']}"
+            ledger.set_item(item.fire_id, item.n, "skipped", reason=reason)
+            log("row_skipped", fire_id=item.fire_id, row=item.n, inputs=key, reason=reason)
+            return
+    ledger.set_item(item.fire_id, item.n, "running")
+    linked = cast("EvidenceStore", _RowLinkedStore(store, ledger, item))
+    try:
+        result = await start_run(
+            recipe,
+            item.inputs,
+            user=user,
+            settings=settings,
+            store=linked,
+            browser=browser,
+            site=site,
+            row=item.n,
+            sessions=sessions,
+        )
+    except asyncio.CancelledError:
+        raise
+    except AgentError as exc:
+        state = "failed"
+        reason = str(exc).splitlines()[0]
+        if isinstance(exc, InputError):
+            reason = f"invalid row: {reason}"
+        ledger.set_item(item.fire_id, item.n, state, reason=reason)
+        log("row_finished", fire_id=item.fire_id, row=item.n, state=state, error=reason)
+        return
+    state = {RunState.DONE: "done", RunState.PAUSED: "paused"}.get(result.state, "failed")
+    error = (result.error or "").splitlines()[0] if result.error else None
+    ledger.set_item(item.fire_id, item.n, state, run_id=result.run_id, reason=error)
+    log(
+        "row_finished",
+        fire_id=item.fire_id,
+        row=item.n,
+        run_id=result.run_id,
+        state=state,
+        duration_s=result.duration_s,
+        **({"error": error} if error else {}),
+    )
