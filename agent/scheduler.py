@@ -331,6 +331,8 @@ class Scheduler:
         if schedule.enabled:
             due = due_slot(name, schedule, now=now, last=_slot_of(self.ledger.last_slot(name)))
             late = due is not None and due.late_s > schedule.misfire_grace_s
+            if late and due is not None and newest is not None:  # a manual fire since counts
+                late = parse_slot(newest.claimed_at) < due.slot
             overdue = late or (newest is not None and newest.state == "missed")
             if last is not None and last.state != "done":
                 problem = f"last fire {last.state}: {last.reason or ''}".strip()

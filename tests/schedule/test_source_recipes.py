@@ -1,0 +1,20 @@
+"""Source recipes against the sandbox: the lists a schedule fans out over."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.states import RunState
+from tests.recipes.conftest import Runner
+
+
+def test_list_return_requests_lists_every_order_on_the_return_refund_tab(
+    sandbox: Any, run: Any, chromium: Any, product: Any, store: Any
+) -> None:
+    shoplane = Runner("shoplane", run, chromium, product, store)
+    result = shoplane("list_return_requests")
+    assert result.state is RunState.DONE, result.error
+    expected = {o.order_id for o in sandbox.find_orders("shoplane", "return_requested")}
+    listed = [row["order_id"] for row in result.outputs["orders"]]
+    assert len(listed) == len(set(listed))
+    assert set(listed) == expected and expected
