@@ -14,7 +14,8 @@ run of the same recipe within the window is skipped, and the row records which r
 
 Stopping: when `stop` is set no new row starts; rows in flight get `stop_grace_s`, then they
 are cancelled, their runs closed as failed ("interrupted", evidence kept) and the fire marked
-interrupted, to be finished by the next daemon. `max_run_time_s` stops a fire the same way.
+interrupted, to be finished by the next daemon. `max_run_time_s` stops a fire the same way,
+but marks it failed: its rows are not tried again.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 Log = Callable[..., None]  # log(event, **fields): one structured line
 SETTLED = {"done", "failed", "paused", "skipped"}
+TOO_LONG = "max_run_time_s exceeded"
 
 
 def recipe_for(name: str, site: str | None, settings: Settings) -> Recipe:
@@ -193,7 +195,9 @@ async def execute_fire(
                 close_interrupted(store, item.run_id, f"interrupted: {why or 'stopped'}")
             if item.state == "running":
                 ledger.set_item(fire.fire_id, item.n, "interrupted", reason=why or "stopped")
-        return ledger.finish_fire(fire.fire_id, "interrupted", why or "stopped")
+        # a daemon stop leaves the rest to the next daemon; a fire over its time is over
+        state = "failed" if why == TOO_LONG else "interrupted"
+        return ledger.finish_fire(fire.fire_id, state, why or "stopped")
     failed = any(i.state == "failed" for i in items)
     return ledger.finish_fire(fire.fire_id, "failed" if failed else "done")
 
@@ -216,7 +220,7 @@ async def _drain(
             stopping.set()
         limit = min(deadline, stop_by) if stop_by is not None else deadline
         if loop.time() >= limit:
-            why = why if stop_by is not None and limit == stop_by else "max_run_time_s exceeded"
+            why = why if stop_by is not None and limit == stop_by else TOO_LONG
             stopping.set()
             break
         _, pending = await asyncio.wait(pending, timeout=min(0.2, limit - loop.time()))

@@ -224,9 +224,10 @@ class Scheduler:
     # ------------------------------------------------------------------ recovery, trigger
 
     def recover(self) -> list[Fire]:
-        """Pick up fires a dead daemon left open (we hold the lock: nobody else runs them)."""
+        """Pick up fires a dead daemon left open, or a stopped one left interrupted (we hold
+        the lock: nobody else runs them); their settled rows are not run again."""
         picked = []
-        for fire in self.ledger.open_fires():
+        for fire in self.ledger.open_fires(with_interrupted=True):
             if fire.schedule not in self.settings.schedules:
                 self.ledger.finish_fire(fire.fire_id, "interrupted", "schedule no longer in config")
                 continue

@@ -155,9 +155,14 @@ class ScheduleLedger:
         )
         return Fire(**row) if row else None
 
-    def open_fires(self) -> list[Fire]:
+    def open_fires(self, *, with_interrupted: bool = False) -> list[Fire]:
+        """Fires still running; with `with_interrupted`, also those a stopped daemon left
+        with rows to do (the next daemon finishes them)."""
+        states = [OPEN_FIRE, "interrupted"] if with_interrupted else [OPEN_FIRE]
         rows = self.store.db.query(
-            "SELECT * FROM schedule_fires WHERE state = ? ORDER BY claimed_at", [OPEN_FIRE]
+            f"SELECT * FROM schedule_fires WHERE state IN ({', '.join('?' * len(states))}) "
+            "ORDER BY claimed_at",
+            states,
         )
         return [Fire(**r) for r in rows]
 
