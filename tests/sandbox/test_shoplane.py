@@ -91,7 +91,9 @@ def test_status_tabs_and_pagination(sandbox: SandboxServer, page: Page) -> None:
     page.get_by_role("link", name="Previous").click()
     expect(page.get_by_text(re.compile(r"Page 1 of 12"))).to_be_visible()
     page.get_by_role("link", name="Cancelled", exact=True).click()
-    statuses = page.locator("table tbody tr td:nth-child(4)").all_inner_texts()
+    status_cells = page.locator("table tbody tr td:nth-child(4)")
+    expect(status_cells.first).to_have_text(re.compile(r"^Cancelled"))  # the tab has loaded
+    statuses = status_cells.all_inner_texts()
     assert statuses and all(s.startswith("Cancelled") for s in statuses)
     page.get_by_role("link", name="Return/Refund").click()
     expected = len(sandbox.find_orders(FLAVOR, "return_requested"))
