@@ -44,7 +44,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy agent evidence sandbox cli.py
 
 test: setup lint typecheck
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=10
 
 bench: setup
 	$(PY) -m bench
