@@ -1,0 +1,51 @@
+"""The daemon commits runs approved with `--no-resume`, exactly once each."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from agent.approvals import approve_gate
+from agent.gates import OWNER, start_run
+from agent.policy import Policy
+from agent.scheduler import Scheduler
+from agent.states import RunState
+from tests.recipes.conftest import recipe
+
+
+def test_the_daemon_commits_an_approved_run_once(
+    sandbox: Any, run: Any, chromium: Any, product: Any, store: Any
+) -> None:
+    order = sandbox.find_orders("shoplane", "delivered", limit=1)[0]
+    prepared = run(
+        start_run(
+            recipe("shoplane", "prepare_refund"),
+            {"order_id": order.order_id, "amount": "1.50", "reason": "damaged"},
+            user="lead",
+            settings=product,
+            store=store,
+            browser=chromium,
+        )
+    )
+    assert prepared.state is RunState.PAUSED and prepared.gate is not None, prepared.error
+    approve_gate(store, Policy(product.policy), prepared.gate.gate_id, user="reviewer")
+    assert store.get_run(prepared.run_id).state is RunState.APPROVED  # nobody resumed it yet
+
+    product.scheduler.resume_after_s = 0
+    scheduler = Scheduler(product, store, browser=chromium)
+
+    async def two_ticks() -> None:
+        await scheduler.tick()
+        assert scheduler._resuming is not None
+        await scheduler._resuming
+        scheduler._last_resume_check = scheduler._last_resume_check.replace(year=2000)
+        await scheduler.tick()  # nothing approved is left: no second commit
+        if scheduler._resuming is not None:
+            await asyncio.gather(scheduler._resuming)
+
+    run(two_ticks())
+    assert store.get_run(prepared.run_id).state is RunState.DONE
+    owners = [e.data for e in store.events(prepared.run_id) if e.kind == OWNER]
+    assert [o["user"] for o in owners] == ["scheduler"]
+    refunds = [r for r in sandbox.ledger("shoplane")["refunds"] if r["order_id"] == order.order_id]
+    assert len(refunds) == 1
