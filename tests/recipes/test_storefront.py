@@ -228,3 +228,45 @@ def test_an_expired_session_is_renewed_once(storefront: Runner, sandbox: Any):
 
 def _artifacts(runner: Runner, event: Any) -> list[Any]:
     return [runner.store.artifact(sha) for sha in event.artifacts]
+
+
+def test_a_refund_answered_500_is_in_doubt_and_reconcile_settles_it(
+    storefront: Runner, sandbox: Any, run: Any, chromium: Any
+):
+    from agent.gates import committed_from
+    from agent.resume import reconcile_run
+
+    order = sandbox.find_orders(FLAVOR, "delivered", limit=1)[0]
+    sku = seeded(sandbox, order.order_id).items[0][0]
+    paused = storefront(
+        "prepare_refund", order_id=order.order_id, sku=sku, quantity=1, reason="damaged"
+    )
+    assert paused.state is RunState.PAUSED and paused.gate is not None, paused.error
+    assert storefront.store.transition(paused.run_id, RunState.PAUSED, RunState.APPROVED)
+    sandbox.set_faults(FLAVOR, commit_error_rate=1)  # the refund is saved, the answer is a 500
+    prepare = recipe(FLAVOR, "prepare_refund")
+    doubt = run(
+        resume_run(
+            prepare,
+            paused.run_id,
+            approved_binds=paused.gate.binds,
+            settings=storefront.settings,
+            store=storefront.store,
+            browser=chromium,
+        )
+    )
+    assert doubt.state is RunState.IN_DOUBT, doubt.error
+    sandbox.set_faults(FLAVOR, commit_error_rate=0)
+    [refund] = sandbox.ledger(FLAVOR)["refunds"]
+    found = run(
+        reconcile_run(
+            prepare,
+            paused.run_id,
+            settings=storefront.settings,
+            store=storefront.store,
+            browser=chromium,
+        )
+    )
+    assert refund["refund_id"] in [r["refund_id"] for r in found["refunds"]]
+    assert committed_from(found, paused.gate.binds) is True
+    assert len(sandbox.ledger(FLAVOR)["refunds"]) == 1, "reconcile only reads"
