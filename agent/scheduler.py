@@ -96,6 +96,22 @@ class Scheduler:
             )
         return self.settings.schedules[name]
 
+    def check(self) -> None:
+        """Before the daemon starts: every enabled schedule's recipes exist and the scheduler
+        user may run them (RecipeError, ConfigError or PolicyError now, not at 3 a.m.)."""
+        from agent.policy import Policy
+        from agent.schedule_fire import recipe_for
+
+        policy = Policy(self.settings.policy)
+        user = self.settings.scheduler.user
+        for schedule in self.settings.schedules.values():
+            if not schedule.enabled:
+                continue
+            names = [schedule.recipe] + ([schedule.source.recipe] if schedule.source else [])
+            for name in names:
+                recipe_for(name, schedule.site, self.settings)
+                policy.check_may_run(user, name)
+
     # ------------------------------------------------------------------ the lock
 
     def acquire(self) -> LockHolder:
@@ -293,6 +309,7 @@ class Scheduler:
         """Run until `stop` (or `self.stop`) is set; in-flight fires finish or are interrupted."""
         if stop is not None:
             self.stop = stop
+        self.check()
         self.acquire()
         try:
             self.recover()
