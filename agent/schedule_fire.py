@@ -51,9 +51,13 @@ def recipe_for(name: str, site: str | None, settings: Settings) -> Recipe:
     return load_recipe(find_recipe(name, flavor))
 
 
+SCHEDULED = "scheduled"  # event kind: which schedule, fire, slot and row started this run
+
+
 class _RowLinkedStore:
     """The store, but a created run is linked to its schedule row in the same breath, so a
-    daemon killed mid-run leaves a row that names its (unfinished) run."""
+    daemon killed mid-run leaves a row that names its (unfinished) run; the run's trail says
+    which schedule started it."""
 
     def __init__(self, store: EvidenceStore, ledger: ScheduleLedger, item: Item) -> None:
         self._store, self._ledger, self._item = store, ledger, item
@@ -63,7 +67,14 @@ class _RowLinkedStore:
 
     def create_run(self, **fields: Any) -> RunRecord:
         record = self._store.create_run(**fields)
-        self._ledger.set_item(self._item.fire_id, self._item.n, "running", run_id=record.run_id)
+        item = self._item
+        self._ledger.set_item(item.fire_id, item.n, "running", run_id=record.run_id)
+        fire = self._ledger.fire(item.fire_id)
+        self._store.append_event(
+            record.run_id,
+            SCHEDULED,
+            {"schedule": fire.schedule, "fire_id": fire.fire_id, "slot": fire.slot, "row": item.n},
+        )
         return record
 
 

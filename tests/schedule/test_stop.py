@@ -12,6 +12,11 @@ from agent.scheduler import Scheduler
 from evidence.schedules import Fire, ScheduleLedger
 
 
+def finished_run_id(store: Any, order_id: str) -> str:
+    (done,) = [r for r in store.list_runs(state="done") if r.inputs["order_id"] == order_id]
+    return str(done.run_id)
+
+
 def test_a_stop_interrupts_rows_in_flight_and_the_next_daemon_finishes_the_fire(
     sandbox: Any, run: Any, chromium: Any, product: Settings, store: Any
 ) -> None:
@@ -44,7 +49,8 @@ def test_a_stop_interrupts_rows_in_flight_and_the_next_daemon_finishes_the_fire(
         assert item.run_id is not None
         cut_run = store.get_run(item.run_id)
         assert cut_run.state.value == "failed" and "interrupted" in (cut_run.error or "")
-        assert [e.kind for e in store.events(item.run_id)][:2] == ["run_created", "run_initiated"]
+        kinds = [e.kind for e in store.events(item.run_id)]
+        assert kinds[:3] == ["run_created", "scheduled", "run_initiated"]
 
     second = Scheduler(product, store, browser=chromium)
 
@@ -53,6 +59,12 @@ def test_a_stop_interrupts_rows_in_flight_and_the_next_daemon_finishes_the_fire(
         return list(await asyncio.gather(*second.running.values()))
 
     (finished,) = run(next_daemon())
+    scheduled = [
+        e.data for e in store.events(finished_run_id(store, orders[0])) if e.kind == "scheduled"
+    ]
+    assert scheduled == [
+        {"schedule": "capture", "fire_id": stopped.fire_id, "slot": stopped.slot, "row": 1}
+    ]
     assert finished.fire_id == stopped.fire_id and finished.state == "done"
     done = Counter(
         r.inputs["order_id"]
@@ -60,3 +72,27 @@ def test_a_stop_interrupts_rows_in_flight_and_the_next_daemon_finishes_the_fire(
         if r.recipe == "capture_order_evidence"
     )
     assert done == Counter(dict.fromkeys(orders, 1))
+
+
+def test_a_fire_over_its_max_run_time_is_stopped_and_failed(
+    sandbox: Any, run: Any, chromium: Any, product: Settings, store: Any
+) -> None:
+    orders = [o.order_id for o in sandbox.find_orders("shoplane", "delivered", limit=3)]
+    product.schedules["slow"] = ScheduleSettings.model_validate(
+        {
+            "every_s": 3600,
+            "recipe": "capture_order_evidence",
+            "site": "shoplane",
+            "inputs": [{"order_id": o} for o in orders],
+            "concurrency": 1,
+            "max_run_time_s": 1.0,  # not even one capture fits
+        }
+    )
+    scheduler = Scheduler(product, store, browser=chromium)
+    fire = run(scheduler.trigger("slow"))
+    assert (fire.state, fire.reason) == ("failed", "max_run_time_s exceeded")
+    items = ScheduleLedger(store).items(fire.fire_id)
+    assert [i.state for i in items] == ["interrupted", "pending", "pending"]
+    cut = store.get_run(items[0].run_id)
+    assert cut.state.value == "failed" and "max_run_time_s exceeded" in (cut.error or "")
+    assert scheduler.recover() == []  # a failed fire is over: nobody picks it up
