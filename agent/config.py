@@ -212,8 +212,8 @@ class ScheduleSettings(_Section):
 
     enabled: bool = Field(True, description="false: listed, never fired by the daemon.")
     cron: str | None = Field(None, description="Cron expression (5 fields), e.g. '0 * * * *'.")
-    every_s: float | None = Field(
-        None, gt=0, description="Or an interval in seconds, slots aligned to the epoch."
+    every_s: int | None = Field(
+        None, ge=1, description="Or an interval in whole seconds, slots aligned to the epoch."
     )
     timezone: str = Field("UTC", description="IANA zone the cron expression is read in.")
     recipe: str = Field(description="The recipe each row runs, e.g. capture_order_evidence.")

@@ -108,9 +108,7 @@ def jitter_for(schedule_name: str, slot: datetime, jitter_s: float) -> float:
 
 def slot_key(slot: datetime) -> str:
     """How a slot is stored: ISO 8601 UTC with seconds, e.g. 2026-11-26T06:00:00Z."""
-    return _utc(slot).strftime("%Y-%m-%dT%H:%M:%S") + (
-        f".{_utc(slot).microsecond:06d}Z" if _utc(slot).microsecond else "Z"
-    )
+    return _utc(slot).strftime("%Y-%m-%dT%H:%M:%SZ")  # slots are whole seconds: keys sort
 
 
 def parse_slot(key: str) -> datetime:

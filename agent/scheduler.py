@@ -166,6 +166,14 @@ class Scheduler:
         due = due_slot(name, schedule, now=now, last=parse_slot(last) if last else None)
         if due is None:
             return None
+        if due.missed and last is None:  # a new schedule: what came before it is not missed
+            return self.ledger.claim(
+                name,
+                slot_key(due.slot),
+                owner=self.owner,
+                state="skipped",
+                reason="before the schedule's first fire",
+            )
         if due.missed:
             fire = self.ledger.claim(
                 name,

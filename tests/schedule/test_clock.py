@@ -272,3 +272,28 @@ def test_one_daemon_per_store_and_a_dead_ones_lock_does_not_stick(store: Evidenc
     store.db.conn.commit()
     taker = Scheduler(settings, store, clock=Clock(now + timedelta(seconds=1)))
     assert taker.acquire().token
+
+
+def test_a_new_schedule_does_not_count_slots_before_its_first_fire_as_missed(
+    store: EvidenceStore, run: Any
+) -> None:
+    clock, recorder = Clock(utc(2026, 11, 26, 6, 40)), Recorder()
+    scheduler = Scheduler(
+        settings_with(hourly=sched(cron="0 * * * *", misfire_grace_s=300)),
+        store,
+        clock=clock,
+        execute=recorder,
+    )
+    assert scheduler.view("hourly", clock.now).overdue  # no daemon has looked at it yet
+
+    async def scenario() -> list[Fire]:
+        claimed = await scheduler.tick()
+        clock.now = utc(2026, 11, 26, 7, 0, 1)
+        await scheduler.tick()
+        await settle(scheduler)
+        return claimed
+
+    (first,) = run(scenario())
+    assert (first.slot, first.state) == ("2026-11-26T06:00:00Z", "skipped")
+    assert recorder.fired == [("hourly", "2026-11-26T07:00:00Z")]
+    assert scheduler.view("hourly", clock.now).problem is None
