@@ -324,7 +324,10 @@ class Scheduler:
             names = [n for n, s in self.settings.schedules.items() if s.enabled]
             self.log("scheduler_started", owner=self.owner, schedules=names)
             while not self.stop.is_set():
-                await self.tick()
+                try:
+                    await self.tick()
+                except AgentError as exc:  # e.g. the store busy for too long: try next tick
+                    self.log("tick_failed", error=str(exc).splitlines()[0])
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stop.wait(), self.settings.scheduler.tick_s)
             self.log(
