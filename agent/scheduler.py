@@ -270,6 +270,14 @@ class Scheduler:
     async def trigger(self, name: str) -> Fire:
         """Fire `name` once, now, whatever its trigger (`aijia schedule trigger`)."""
         schedule = self.schedule(name)
+        running = [f for f in self.ledger.open_fires() if f.schedule == name]
+        if running:  # never two fires of one schedule at once, whoever started them
+            raise ScheduleError(
+                f"schedule {name} already has fire {running[0].fire_id} running "
+                f"(claimed {running[0].claimed_at} by {running[0].owner})",
+                hint="wait for it (`aijia schedule list`); a fire left by a dead daemon is "
+                "finished by the next `aijia schedule run`",
+            )
         fire = self.ledger.claim(name, f"manual:{new_id()}", owner=self.owner)
         assert fire is not None  # a fresh manual slot is never taken
         self._start(name, schedule, fire)

@@ -297,3 +297,12 @@ def test_a_new_schedule_does_not_count_slots_before_its_first_fire_as_missed(
     assert (first.slot, first.state) == ("2026-11-26T06:00:00Z", "skipped")
     assert recorder.fired == [("hourly", "2026-11-26T07:00:00Z")]
     assert scheduler.view("hourly", clock.now).problem is None
+
+
+def test_trigger_refuses_while_a_fire_of_the_schedule_runs(store: EvidenceStore, run: Any) -> None:
+    scheduler = Scheduler(settings_with(hourly=sched(cron="0 * * * *")), store, execute=Recorder())
+    ScheduleLedger(store).claim("hourly", "2026-11-26T06:00:00Z", owner="123@elsewhere")
+    with pytest.raises(ScheduleError, match=r"already has fire .* running"):
+        run(scheduler.trigger("hourly"))
+    with pytest.raises(ScheduleError, match="no schedule 'nightly'"):
+        run(scheduler.trigger("nightly"))
