@@ -1248,6 +1248,9 @@ def demo(
         lookup = load_recipe(find_recipe("lookup_order", pick.flavor))
         refund = load_recipe(find_recipe("prepare_refund", pick.flavor))
         with EvidenceStore.open(settings) as store:
+            case = f"DEMO-{order.order_id}"
+            store.open_case(case, channel="whatsapp", ask=pick.customer_ask)
+            console.print(f'\nCase {case} (whatsapp): "{pick.customer_ask}"')
             console.print("\n[bold]1. lookup_order[/] — reading the order in real Chromium …")
             found = asyncio.run(
                 start_run(
@@ -1257,6 +1260,7 @@ def demo(
                     settings=settings,
                     store=store,
                     headed=headed,
+                    case_id=case,
                 )
             )
             if found.error:
@@ -1275,7 +1279,13 @@ def demo(
             )
             prepared = asyncio.run(
                 start_run(
-                    refund, inputs, user="lead", settings=settings, store=store, headed=headed
+                    refund,
+                    inputs,
+                    user="lead",
+                    settings=settings,
+                    store=store,
+                    headed=headed,
+                    case_id=case,
                 )
             )
             if prepared.gate is None or prepared.gate.gate_id is None:

@@ -28,6 +28,7 @@ class DemoOrder:
     order: OrderSummary
     refund_amount: str  # a part of what is refundable, as text with 2 decimals
     reason: str
+    customer_ask: str  # what the buyer wrote to support, recorded as the case's ask
 
 
 @contextmanager
@@ -71,4 +72,10 @@ def pick_demo_order(server: SandboxServer, flavor: str = "shoplane") -> DemoOrde
         raise SandboxError(f"the {flavor} seed has no partially refunded order to demo with")
     order = candidates[0]
     amount = f"{round(float(order.refundable) / 2, 2):.2f}"
-    return DemoOrder(flavor=flavor, order=order, refund_amount=amount, reason="damaged")
+    ask = (
+        f"Order {order.order_id}: the item arrived damaged. Can I get "
+        f"{order.currency} {amount} back?"
+    )
+    return DemoOrder(
+        flavor=flavor, order=order, refund_amount=amount, reason="damaged", customer_ask=ask
+    )
