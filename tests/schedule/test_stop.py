@@ -65,6 +65,12 @@ def test_a_stop_interrupts_rows_in_flight_and_the_next_daemon_finishes_the_fire(
     assert scheduled == [
         {"schedule": "capture", "fire_id": stopped.fire_id, "slot": stopped.slot, "row": 1}
     ]
+    # the interrupted and the finished runs verify and report like any other
+    from evidence.report import standalone_report
+
+    every = [r.run_id for r in store.list_runs() if r.recipe == "capture_order_evidence"]
+    assert store.verify(every).ok
+    assert "capture_order_evidence" in standalone_report(store, every)
     assert finished.fire_id == stopped.fire_id and finished.state == "done"
     done = Counter(
         r.inputs["order_id"]
