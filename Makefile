@@ -46,8 +46,11 @@ typecheck: $(STAMP)
 test: setup lint typecheck
 	$(PY) -m pytest --durations=10
 
-bench: setup
-	$(PY) -m bench
+bench: setup   # figures in bench/REPORT.md; each prints its own
+	$(PY) -m bench --rounds 12 --orders 32
+	$(PY) -m bench.capture 10
+	$(PY) -m bench.approval_latency --rounds 7
+	$(PY) -m bench.verify_store 10000
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,1 +1,1 @@
-"""Benchmarks (never timed tests). `python -m bench` runs them and writes bench/REPORT.md."""
+"""Benchmarks (never timed tests); bench/REPORT.md lists them with their last figures."""

@@ -1,4 +1,5 @@
-"""`python -m bench [--rounds N] [--orders N]`: run the benchmarks and rewrite bench/REPORT.md."""
+"""`python -m bench [--rounds N] [--orders N]`: lookup_order vs. a hand-written script, and
+batch throughput; writes bench/results/lookup.md (bench/REPORT.md summarises every benchmark)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ def main() -> None:
     parser.add_argument(
         "--contexts", default="1,2,4,8", help="Concurrency levels for throughput, comma-separated."
     )
-    parser.add_argument("--report", type=Path, default=Path(__file__).parent / "REPORT.md")
+    parser.add_argument(
+        "--report", type=Path, default=Path(__file__).parent / "results" / "lookup.md"
+    )
     args = parser.parse_args()
+    args.report.parent.mkdir(parents=True, exist_ok=True)
     levels = [int(x) for x in args.contexts.split(",") if x.strip()]
     results = asyncio.run(run_all(args.rounds, args.orders, levels))
     write_report(results, args.report)
