@@ -47,9 +47,13 @@ STATUS_LABELS = {
     "completed": "Delivered",
     "cancelled": "Canceled",
 }
-STATUS_FILTER = {"all": ("All", ())} | {
-    key: (label, (key,)) for key, label in STATUS_LABELS.items()
-}
+REFUND_REQUESTED = "refund_requested"
+STATUS_FILTER = (
+    {"all": ("All", ())}
+    | {key: (label, (key,)) for key, label in STATUS_LABELS.items()}
+    # buyers asking for a refund, whatever the order's status (Seller Central's "Refund requests")
+    | {REFUND_REQUESTED: ("Refund requested", ())}
+)
 DATE_FILTER = {"7": "Last 7 days", "30": "Last 30 days", "90": "Last 90 days", "all": "All dates"}
 PER_PAGE = ("15", "25", "50")
 
@@ -74,6 +78,7 @@ async def manage_orders(request: Request) -> Response:
         site.flavor,
         query=params.get("q", ""),
         statuses=STATUS_FILTER[status][1],
+        return_requests_only=status == REFUND_REQUESTED,
         since=since,
         page=page_number(request),
         per_page=int(per_page),

@@ -199,3 +199,19 @@ def test_session_expiry_fault(sandbox: SandboxServer, page: Page) -> None:
         "Your session has expired. Please sign in again."
     )
     expect(page.get_by_role("heading", name="Sign-In")).to_be_visible()
+
+
+def test_open_refund_requests_filter_and_detail(sandbox: SandboxServer, page: Page) -> None:
+    requested = sandbox.find_orders(FLAVOR, "return_requested")
+    quick_login(page, sandbox, FLAVOR, then="/orders-v3?status=refund_requested&per_page=50")
+    expect(page.get_by_text(f"of {len(requested)} orders")).to_be_visible()
+    expect(page.get_by_label("Order status")).to_have_value("refund_requested")
+    page.get_by_role("link", name=requested[0].order_id, exact=True).click()
+    expect(page.get_by_label("Request status", exact=True)).to_have_text(
+        re.compile("Awaiting your response|Partial refund offered")
+    )
+    expect(page.get_by_label("Requested amount", exact=True)).to_contain_text(requested[0].currency)
+    delivered = sandbox.find_orders(FLAVOR, "delivered", limit=1)[0]
+    page.goto(sandbox.url(FLAVOR, delivered.url_path))
+    expect(page.get_by_label("Order status", exact=True)).to_be_visible()
+    expect(page.get_by_label("Request status", exact=True)).to_have_count(0)

@@ -34,3 +34,15 @@ def test_list_orders_needing_attention_finds_the_delayed_and_lost_storefront_ord
     expected = {o.order_id for o in first if {"delayed", "lost"} & set(o.cases)}
     listed = {row["order_id"] for row in result.outputs["orders"]}
     assert listed == expected and expected
+
+
+def test_list_open_refund_requests_lists_every_markethub_order_with_an_open_request(
+    sandbox: Any, run: Any, chromium: Any, product: Any, store: Any
+) -> None:
+    markethub = Runner("markethub", run, chromium, product, store)
+    result = markethub("list_open_refund_requests")
+    assert result.state is RunState.DONE, result.error
+    expected = {o.order_id for o in sandbox.find_orders("markethub", "return_requested")}
+    listed = [row["order_id"] for row in result.outputs["orders"]]
+    assert len(listed) == len(set(listed))
+    assert set(listed) == expected and expected
