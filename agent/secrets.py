@@ -85,7 +85,13 @@ def resolve(ref: SecretRef, *, site: str, base_dir: Path | None = None) -> str:
             f"secret {where} needs the `keyring` package, which is not installed",
             hint="pip install keyring, or use {$env: NAME} / {$file: path}",
         ) from None
-    value = keyring.get_password(service, name)
+    try:
+        value = keyring.get_password(service, name)
+    except keyring.errors.KeyringError as exc:  # no backend (headless server), locked, …
+        raise SecretError(
+            f"secret {where}: the OS keyring cannot be read: {exc}",
+            hint="unlock or configure a keyring backend, or use {$env: NAME} / {$file: path}",
+        ) from None
     if not value:
         raise SecretError(f"secret {where} is not in the OS keyring")
     return str(value)
