@@ -28,7 +28,9 @@ def _walk(steps: Iterable[Step]) -> Iterable[Step]:
 
 
 def _recipes(roots: list[Recipe]) -> list[Recipe]:
-    """The recipes and every recipe they `call`, each once."""
+    """The recipes, their login (`session:`) recipes and every recipe they `call`, each once."""
+    from agent.login import login_recipe_for
+
     seen: dict[str, Recipe] = {}
     todo = list(roots)
     while todo:
@@ -37,6 +39,9 @@ def _recipes(roots: list[Recipe]) -> list[Recipe]:
         if key in seen:
             continue
         seen[key] = recipe
+        login = login_recipe_for(recipe)
+        if login is not None:
+            todo.append(login)
         folder = recipe.flavor_dir
         for step in _walk(recipe.steps):
             if step.key == "call" and folder is not None:

@@ -77,7 +77,7 @@ async def resume_run(
         raise GateError(f"recipe {recipe.name} has no gate; there is nothing to resume")
     bound = bind_inputs(recipe, dict(record.inputs))
     login = login_recipe_for(recipe)
-    masker = resolve_secrets([recipe, *([login] if login else [])], settings, record.site, store)
+    masker = resolve_secrets([recipe], settings, record.site, store)
     base = {
         "recipe": recipe.name,
         "site": record.site,
@@ -227,7 +227,7 @@ async def reconcile_run(
     record = store.get_run(run_id)
     bound = bind_inputs(recipe, dict(record.inputs))
     login = login_recipe_for(recipe)
-    masker = resolve_secrets([recipe, *([login] if login else [])], settings, record.site, store)
+    masker = resolve_secrets([recipe], settings, record.site, store)
     sessions = SessionManager(settings)
     async with (
         open_browser(settings, browser, False) as chromium,

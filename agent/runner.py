@@ -104,7 +104,7 @@ async def run_recipe(
     site_name = site_name_for(recipe, settings, site)
     bound = bind_inputs(recipe, inputs, row=row)
     login = login_recipe_for(recipe)
-    masker = resolve_secrets([recipe, *([login] if login else [])], settings, site_name, store)
+    masker = resolve_secrets([recipe], settings, site_name, store)
     site_settings = settings.sites[site_name]
     account = account_of(site_settings.credentials)
     record = store.create_run(
@@ -271,9 +271,8 @@ async def run_batch(
     import asyncio
 
     site_name = site_name_for(recipe, settings, site)
-    login = login_recipe_for(recipe)
-    # a missing secret fails the whole batch now, before the browser starts
-    resolve_secrets([recipe, *([login] if login else [])], settings, site_name, store)
+    # a missing secret (the login recipe's too) fails the whole batch now, before any browser
+    resolve_secrets([recipe], settings, site_name, store)
     sessions = SessionManager(settings)
     limit = asyncio.Semaphore(max(1, concurrency))
 
