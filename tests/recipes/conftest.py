@@ -19,6 +19,7 @@ from agent.recipe import Recipe, find_recipe, load_recipe
 from agent.runner import RunResult, run_recipe
 
 RECIPES = PROJECT_ROOT / "recipes"
+HOSTILE = {"layout": "v2", "latency": 80, "error_rate": 0.2}
 
 
 @pytest.fixture
@@ -33,6 +34,15 @@ def product(sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Se
     for name, url in sandbox.base_urls.items():
         settings.sites[name].base_url = url.rstrip("/")
     return settings
+
+
+@pytest.fixture(params=["normal", "hostile"])
+def conditions(request: pytest.FixtureRequest, sandbox: Any) -> str:
+    """The test runs on the plain site, then on layout v2 with latency and 20% HTTP 500s
+    (on the test module's FLAVOR)."""
+    if request.param == "hostile":
+        sandbox.set_faults(request.module.FLAVOR, **HOSTILE)
+    return str(request.param)
 
 
 @pytest.fixture

@@ -11,20 +11,11 @@ from agent.states import RunState
 from tests.recipes.conftest import Runner
 
 FLAVOR = "shoplane"
-HOSTILE = {"layout": "v2", "latency": 80, "error_rate": 0.2}
 
 
 @pytest.fixture
 def shoplane(run: Any, chromium: Any, product: Any, store: Any) -> Runner:
     return Runner(FLAVOR, run, chromium, product, store)
-
-
-@pytest.fixture(params=["normal", "hostile"])
-def conditions(request: pytest.FixtureRequest, sandbox: Any) -> str:
-    """Each recipe runs on the plain site and on layout v2 with latency and 20% HTTP 500s."""
-    if request.param == "hostile":
-        sandbox.set_faults(FLAVOR, **HOSTILE)
-    return str(request.param)
 
 
 def test_lookup_order_matches_the_back_office(shoplane: Runner, sandbox: Any, conditions: str):

@@ -13,20 +13,11 @@ from sandbox.seed import SeedOrder, generate_orders
 from tests.recipes.conftest import Runner, recipe
 
 FLAVOR = "storefront"
-HOSTILE = {"layout": "v2", "latency": 80, "error_rate": 0.2}
 
 
 @pytest.fixture
 def storefront(run: Any, chromium: Any, product: Any, store: Any) -> Runner:
     return Runner(FLAVOR, run, chromium, product, store)
-
-
-@pytest.fixture(params=["normal", "hostile"])
-def conditions(request: pytest.FixtureRequest, sandbox: Any) -> str:
-    """Each recipe runs on the plain site and on layout v2 with latency and 20% HTTP 500s."""
-    if request.param == "hostile":
-        sandbox.set_faults(FLAVOR, **HOSTILE)
-    return str(request.param)
 
 
 def seeded(sandbox: Any, order_id: str) -> SeedOrder:
