@@ -8,9 +8,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.browser import browser_version, find_browser
-from agent.config import Settings, find_config_file, load_config
-from agent.errors import AgentError
+from agent.browser.launch import browser_version, find_browser
+from agent.core.errors import AgentError
+from agent.core.settings import Settings, find_config_file, load_config
 
 
 @dataclass(frozen=True)

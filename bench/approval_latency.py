@@ -24,10 +24,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from agent.browser import launch
-from agent.config import PROJECT_ROOT, Settings, load_config
-from agent.recipe import find_recipe, load_recipe
-from agent.states import RunState
+from agent.browser.launch import launch
+from agent.core.settings import PROJECT_ROOT, Settings, load_config
+from agent.core.states import RunState
+from agent.recipes.model import find_recipe, load_recipe
 
 GOAL_S = 2.0
 
@@ -94,9 +94,9 @@ async def measure(rounds: int = 5, capture: str = "on_action") -> Figures:
     the screenshots and DOM snapshots of the repeated prepare phase cost)."""
     from playwright.async_api import async_playwright
 
-    from agent.approvals import approve_gate
-    from agent.gates import resume_approved, start_run
-    from agent.policy import Policy
+    from agent.gates.decide import approve_gate
+    from agent.gates.policy import Policy
+    from agent.gates.recorder import resume_approved, start_run
     from evidence.store import EvidenceStore
     from sandbox.testing import SandboxServer
 

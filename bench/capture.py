@@ -19,10 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent.config import BrowserSettings, EvidenceSettings, Settings, SiteSettings
-from agent.recipe import load_recipe
-from agent.runner import run_recipe
-from agent.states import RunState
+from agent.core.settings import BrowserSettings, EvidenceSettings, Settings, SiteSettings
+from agent.core.states import RunState
+from agent.engine.prepare import run_recipe
+from agent.recipes.model import load_recipe
 from evidence.store import EvidenceStore
 from sandbox.testing import SandboxServer
 
@@ -39,7 +39,7 @@ def store_bytes(store: EvidenceStore) -> int:
 async def bench(runs: int) -> None:
     from playwright.async_api import async_playwright
 
-    from agent.browser import launch
+    from agent.browser.launch import launch
 
     fmt = os.environ.get("AIJIA_BENCH_FORMAT", "png")
     recipe = load_recipe(PROJECT / "recipes" / "shoplane" / "lookup_order.yaml")

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.browser import launch
-from agent.config import PROJECT_ROOT, Settings, load_config
-from agent.recipe import find_recipe, load_recipe
-from agent.runner import run_batch, run_recipe
-from agent.states import RunState
+from agent.browser.launch import launch
+from agent.core.settings import PROJECT_ROOT, Settings, load_config
+from agent.core.states import RunState
+from agent.engine.prepare import run_batch, run_recipe
+from agent.recipes.model import find_recipe, load_recipe
 
 FIELDS = (
     "Order ID",

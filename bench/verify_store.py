@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent.states import RunState
+from agent.core.states import RunState
 from evidence.events import ActionDone, PageReviewed
 from evidence.store import EvidenceStore
 

@@ -3,6 +3,8 @@
 api.py         the Protocol the runner writes through (EvidenceSink) and its records
 store.py       EvidenceStore: SQLite (WAL) + content-addressed files; open with
                EvidenceStore.open(settings)
+transaction.py one write transaction (`with store.transaction() as tx:`): runs, events,
+               gates, approvals composed all or nothing
 queries.py     the reading side: runs, events, manifests, artifacts, verify
 gates.py       cases, gates and approvals
 events.py      typed trail events (the six questions) validated on append

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from agent.states import RunState
+from agent.core.states import RunState
+
+if TYPE_CHECKING:
+    from evidence.gates import GateRecord
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ class EvidenceSink(Protocol):
     ) -> bool:
         """Compare-and-set the run's state; False when it was not `expected` any more.
 
-        Illegal transitions raise `agent.states.IllegalTransition`. Records a `state_changed`
+        Illegal transitions raise `agent.core.states.IllegalTransition`. Records a `state_changed`
         event in the same transaction.
         """
 
@@ -111,3 +114,8 @@ class EvidenceSink(Protocol):
 
     def get_run(self, run_id: str) -> RunRecord:
         """The run, or EvidenceError when there is no such run."""
+
+    def record_gate(
+        self, run_id: str, *, action: str, summary: str, binds: Mapping[str, Any]
+    ) -> GateRecord:
+        """Record a gate (state `pending`) over these binds and its `gate_opened` event."""

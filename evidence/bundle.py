@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.errors import EvidenceError
+from agent.core.errors import EvidenceError
 from evidence.api import ArtifactRef
 from evidence.artifacts import extension_for
 from evidence.hashing import canonical_json, manifest_root_hash, sha256_hex

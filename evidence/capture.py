@@ -9,8 +9,8 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING, Literal
 
-from agent.config import EvidenceSettings
-from agent.errors import EvidenceError
+from agent.core.errors import EvidenceError
+from agent.core.settings import EvidenceSettings
 from evidence.dom import blank_dom, parse_selectors
 
 if TYPE_CHECKING:

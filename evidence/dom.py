@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-from agent.errors import EvidenceError
+from agent.core.errors import EvidenceError
 
 VOID = frozenset(
     [

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from agent.errors import EvidenceError
+from agent.core.errors import EvidenceError
 
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 

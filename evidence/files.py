@@ -13,7 +13,7 @@ import os
 import secrets
 from pathlib import Path
 
-from agent.errors import EvidenceError
+from agent.core.errors import EvidenceError
 
 
 class ObjectFiles:

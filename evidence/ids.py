@@ -6,7 +6,7 @@ import re
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from agent.errors import InputError
+from agent.core.errors import InputError
 
 
 def utc_now() -> str:

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from agent.errors import EvidenceError
+from agent.core.errors import EvidenceError
 
 if TYPE_CHECKING:
     from PIL.Image import Image

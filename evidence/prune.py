@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from agent.states import TERMINAL
+from agent.core.states import TERMINAL
 from evidence.ids import cutoff_iso, parse_age, utc_now
-from evidence.migrations import table
 
 __all__ = ["PruneResult", "parse_age", "prune"]
 
@@ -39,10 +38,10 @@ def _why_kept(store: EvidenceStore, run: dict[str, object]) -> str | None:
     if run["state"] not in {s.value for s in TERMINAL}:
         return f"not finished ({run['state']})"
     if run["case_id"]:
-        case = store._one("SELECT status FROM cases WHERE case_id = ?", [run["case_id"]])
+        case = store.query_one("SELECT status FROM cases WHERE case_id = ?", [run["case_id"]])
         if case and case["status"] == "open":
             return f"case {run['case_id']} is open"
-    gate = store._one(
+    gate = store.query_one(
         "SELECT gate_id, state FROM gates WHERE run_id = ? AND state IN ('pending', 'approved')",
         [run["run_id"]],
     )
@@ -55,7 +54,7 @@ def prune(
     store: EvidenceStore, older_than: timedelta, *, dry_run: bool = False, reason: str = ""
 ) -> PruneResult:
     result = PruneResult(cutoff=cutoff_iso(older_than), dry_run=dry_run)
-    old = list(store.db.query("SELECT * FROM runs WHERE created_at < ?", [result.cutoff]))
+    old = store.query("SELECT * FROM runs WHERE created_at < ?", [result.cutoff])
     for run in old:
         why = _why_kept(store, run)
         if why:
@@ -66,21 +65,23 @@ def prune(
         return result
     why_removed = reason or f"older than {older_than.days} days (cutoff {result.cutoff})"
     for run_id in result.pruned:
-        with store._write() as db:
-            run = next(iter(db.query("SELECT * FROM runs WHERE run_id = ?", [run_id])))
-            manifest = db.execute(
+        with store.transaction() as tx:
+            row = tx.one("SELECT * FROM runs WHERE run_id = ?", [run_id])
+            if row is None:  # another prune removed it meanwhile
+                continue
+            manifest = tx.one(
                 "SELECT root_hash FROM manifests WHERE run_id = ? ORDER BY n DESC LIMIT 1",
                 [run_id],
-            ).fetchone()
-            table(db, "prunes").insert(
+            )
+            tx.table("prunes").insert(
                 {
                     "run_id": run_id,
-                    "recipe": run["recipe"],
-                    "case_id": run["case_id"],
-                    "created_at": run["created_at"],
-                    "event_count": run["last_seq"],
-                    "head_hash": run["head_hash"],
-                    "root_hash": manifest[0] if manifest else None,
+                    "recipe": row["recipe"],
+                    "case_id": row["case_id"],
+                    "created_at": row["created_at"],
+                    "event_count": row["last_seq"],
+                    "head_hash": row["head_hash"],
+                    "root_hash": manifest["root_hash"] if manifest else None,
                     "reason": why_removed,
                     "pruned_at": utc_now(),
                 },
@@ -94,7 +95,7 @@ def prune(
                 "DELETE FROM manifests WHERE run_id = ?",
                 "DELETE FROM runs WHERE run_id = ?",
             ):
-                db.execute(sql, [run_id])
+                tx.execute(sql, [run_id])
     _remove_unreferenced_files(store, result)
     return result
 
@@ -102,16 +103,14 @@ def prune(
 def _remove_unreferenced_files(store: EvidenceStore, result: PruneResult) -> None:
     # Only artifacts older than the cutoff: a newer one may be about to be referenced by an
     # event a runner is writing right now (put_artifact comes before append_event).
-    with store._write() as db:
-        orphans = list(
-            db.query(
-                "SELECT sha256, size FROM artifacts WHERE created_at < ? AND sha256 NOT IN "
-                "(SELECT sha256 FROM event_artifacts)",
-                [result.cutoff],
-            )
+    with store.transaction() as tx:
+        orphans = tx.query(
+            "SELECT sha256, size FROM artifacts WHERE created_at < ? AND sha256 NOT IN "
+            "(SELECT sha256 FROM event_artifacts)",
+            [result.cutoff],
         )
         for row in orphans:
-            db.execute("DELETE FROM artifacts WHERE sha256 = ?", [row["sha256"]])
+            tx.execute("DELETE FROM artifacts WHERE sha256 = ?", [row["sha256"]])
     for row in orphans:
         store.files.remove(row["sha256"])
         result.files_removed += 1

@@ -1,4 +1,9 @@
-"""The reading side of the store: runs, events, manifests, artifacts, verification."""
+"""The reading side of the store: runs, events, manifests, artifacts, verification.
+
+Reads take no lock: they see what is committed, plus what a transaction open on this same
+store object wrote so far. `query` and `query_one` are for the other evidence modules (prune,
+schedules), which own their SQL; code outside `evidence/` uses the named methods.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.errors import EvidenceError
-from agent.states import RunState
+from agent.core.errors import EvidenceError
+from agent.core.states import RunState
 from evidence.api import ArtifactRef, EventRecord, RunRecord
 from evidence.files import ObjectFiles
 from evidence.jsonvalue import loads
@@ -25,17 +30,24 @@ class StoreQueries:
         db: Database
         files: ObjectFiles
 
-        def _one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None: ...
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a read (SELECT) as dicts."""
+        return list(self.db.query(sql, list(params)))
+
+    def query_one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        """The first row of a read, or None."""
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
 
     def get_run(self, run_id: str) -> RunRecord:
         """The run, or EvidenceError when there is no such run."""
-        row = self._one("SELECT * FROM runs WHERE run_id = ?", [run_id])
+        row = self.query_one("SELECT * FROM runs WHERE run_id = ?", [run_id])
         if row is None:
             raise EvidenceError(
                 f"no run {run_id!r} in the evidence store {self.root}",
                 hint="`aijia runs list` shows the runs it holds",
             )
-        return _run_record(row)
+        return run_record(row)
 
     def list_runs(
         self,
@@ -61,7 +73,7 @@ class StoreQueries:
         sql += " ORDER BY created_at DESC, run_id DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [_run_record(r) for r in self.db.query(sql, params)]
+        return [run_record(r) for r in self.db.query(sql, params)]
 
     def events(self, run_id: str) -> list[EventRecord]:
         """The run's events in chain order."""
@@ -82,7 +94,7 @@ class StoreQueries:
 
     def manifest(self, run_id: str) -> dict[str, Any] | None:
         """The run's latest manifest (written by finish_run), or None."""
-        row = self._one(
+        row = self.query_one(
             "SELECT manifest FROM manifests WHERE run_id = ? ORDER BY n DESC LIMIT 1", [run_id]
         )
         return loads(row["manifest"]) if row else None
@@ -91,7 +103,7 @@ class StoreQueries:
         """Recompute chains, artifact hashes and manifests (`evidence.verify`); all when None."""
         if run_ids is not None:
             for run_id in run_ids:
-                known = self._one(
+                known = self.query_one(
                     "SELECT 1 AS x FROM runs WHERE run_id = ? UNION "
                     "SELECT 1 FROM events WHERE run_id = ? UNION "
                     "SELECT 1 FROM manifests WHERE run_id = ?",
@@ -105,7 +117,7 @@ class StoreQueries:
         return verify(self.db, self.files, list(run_ids) if run_ids is not None else None)
 
     def artifact(self, sha256: str) -> ArtifactRef:
-        row = self._one("SELECT * FROM artifacts WHERE sha256 = ?", [sha256])
+        row = self.query_one("SELECT * FROM artifacts WHERE sha256 = ?", [sha256])
         if row is None:
             raise EvidenceError(f"no artifact {sha256[:12]} in the evidence store {self.root}")
         return ArtifactRef(row["sha256"], row["kind"], row["media_type"], row["size"], row["path"])
@@ -114,7 +126,7 @@ class StoreQueries:
         return self.files.read(sha256)
 
 
-def _run_record(row: Mapping[str, Any]) -> RunRecord:
+def run_record(row: Mapping[str, Any]) -> RunRecord:
     return RunRecord(
         run_id=row["run_id"],
         recipe=row["recipe"],

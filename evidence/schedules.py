@@ -5,7 +5,7 @@
     # None: another daemon (or this one before a restart) already has this slot
     ledger.add_items(fire.fire_id, rows); ledger.item_running(...); ledger.finish_fire(...)
 
-Every write is one transaction of the store (`EvidenceStore._write`). The lock is a lease:
+Every write is one transaction of the store (`EvidenceStore.transaction`). The lock is a lease:
 the holder renews `expires_at`; an expired lease, or one held by a dead process on this host,
 may be taken over, so a crashed daemon never blocks the next one for longer than the lease.
 """
@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from agent.errors import EvidenceError
+from agent.core.errors import EvidenceError
 from evidence.ids import new_id, utc_now
 from evidence.jsonvalue import dumps, loads
-from evidence.migrations import table
 
 if TYPE_CHECKING:
     from evidence.store import EvidenceStore
@@ -100,8 +99,8 @@ class ScheduleLedger:
         """Insert the fire for (schedule, slot); None when that slot was already claimed."""
         fire_id = new_id("fire-")
         try:
-            with self.store._write() as db:
-                table(db, "schedule_fires").insert(
+            with self.store.transaction() as tx:
+                tx.table("schedule_fires").insert(
                     {
                         "fire_id": fire_id,
                         "schedule": schedule,
@@ -122,7 +121,7 @@ class ScheduleLedger:
         return self.fire(fire_id)
 
     def fire(self, fire_id: str) -> Fire:
-        row = self.store._one("SELECT * FROM schedule_fires WHERE fire_id = ?", [fire_id])
+        row = self.store.query_one("SELECT * FROM schedule_fires WHERE fire_id = ?", [fire_id])
         if row is None:
             raise EvidenceError(f"no schedule fire {fire_id!r} in {self.store.root}")
         return Fire(**row)
@@ -130,7 +129,7 @@ class ScheduleLedger:
     def fires(self, schedule: str | None = None, *, limit: int = 20) -> list[Fire]:
         """Newest first."""
         where, params = ("WHERE schedule = ?", [schedule]) if schedule else ("", [])
-        rows = self.store.db.query(
+        rows = self.store.query(
             f"SELECT * FROM schedule_fires {where} ORDER BY claimed_at DESC, fire_id DESC "
             f"LIMIT {int(limit)}",
             params,
@@ -139,7 +138,7 @@ class ScheduleLedger:
 
     def last_slot(self, schedule: str) -> str | None:
         """The newest clock slot claimed (manual triggers are not slots)."""
-        row = self.store._one(
+        row = self.store.query_one(
             "SELECT MAX(slot) AS slot FROM schedule_fires WHERE schedule = ? "
             "AND slot NOT LIKE 'manual:%'",
             [schedule],
@@ -148,7 +147,7 @@ class ScheduleLedger:
 
     def last_finished(self, schedule: str) -> Fire | None:
         """The newest fire that ran and ended (done, failed or interrupted)."""
-        row = self.store._one(
+        row = self.store.query_one(
             "SELECT * FROM schedule_fires WHERE schedule = ? AND state IN "
             "('done', 'failed', 'interrupted') ORDER BY claimed_at DESC, fire_id DESC LIMIT 1",
             [schedule],
@@ -159,7 +158,7 @@ class ScheduleLedger:
         """Fires still running; with `with_interrupted`, also those a stopped daemon left
         with rows to do (the next daemon finishes them)."""
         states = [OPEN_FIRE, "interrupted"] if with_interrupted else [OPEN_FIRE]
-        rows = self.store.db.query(
+        rows = self.store.query(
             f"SELECT * FROM schedule_fires WHERE state IN ({', '.join('?' * len(states))}) "
             "ORDER BY claimed_at",
             states,
@@ -168,14 +167,14 @@ class ScheduleLedger:
 
     def finish_fire(self, fire_id: str, state: str, reason: str | None = None) -> Fire:
         """Close the fire with its counts taken from its items."""
-        with self.store._write() as db:
+        with self.store.transaction() as tx:
             counts = dict(
-                db.execute(
+                tx.execute(
                     "SELECT state, COUNT(*) FROM schedule_items WHERE fire_id = ? GROUP BY state",
                     [fire_id],
                 ).fetchall()
             )
-            db.execute(
+            tx.execute(
                 "UPDATE schedule_fires SET state = ?, reason = ?, rows = ?, done = ?, "
                 "failed = ?, skipped = ?, finished_at = ? WHERE fire_id = ?",
                 [
@@ -193,8 +192,8 @@ class ScheduleLedger:
 
     def reopen(self, fire_id: str, owner: str) -> None:
         """An interrupted fire's remaining rows are picked up by a new daemon."""
-        with self.store._write() as db:
-            db.execute(
+        with self.store.transaction() as tx:
+            tx.execute(
                 "UPDATE schedule_fires SET state = ?, owner = ?, finished_at = NULL "
                 "WHERE fire_id = ?",
                 [OPEN_FIRE, owner, fire_id],
@@ -204,13 +203,13 @@ class ScheduleLedger:
 
     def add_items(self, fire_id: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """The fire's rows, once (a recovered fire keeps the rows it had)."""
-        with self.store._write() as db:
-            if db.execute(
+        with self.store.transaction() as tx:
+            if tx.execute(
                 "SELECT 1 FROM schedule_items WHERE fire_id = ? LIMIT 1", [fire_id]
             ).fetchone():
                 return
             now = utc_now()
-            table(db, "schedule_items").insert_all(
+            tx.table("schedule_items").insert_all(
                 {
                     "fire_id": fire_id,
                     "n": n,
@@ -224,7 +223,7 @@ class ScheduleLedger:
             )
 
     def items(self, fire_id: str) -> list[Item]:
-        rows = self.store.db.query(
+        rows = self.store.query(
             "SELECT * FROM schedule_items WHERE fire_id = ? ORDER BY n", [fire_id]
         )
         return [
@@ -241,8 +240,8 @@ class ScheduleLedger:
         run_id: str | None = None,
         reason: str | None = None,
     ) -> None:
-        with self.store._write() as db:
-            db.execute(
+        with self.store.transaction() as tx:
+            tx.execute(
                 "UPDATE schedule_items SET state = ?, run_id = COALESCE(?, run_id), "
                 "reason = COALESCE(?, reason), updated_at = ? WHERE fire_id = ? AND n = ?",
                 [state, run_id, reason, utc_now(), fire_id, n],
@@ -252,7 +251,7 @@ class ScheduleLedger:
         self, recipe: str, site: str, key: Mapping[str, Any], since: str
     ) -> dict[str, Any] | None:
         """A `done` run of `recipe` on `site` created since `since` whose inputs match `key`."""
-        rows = self.store.db.query(
+        rows = self.store.query(
             "SELECT run_id, inputs, created_at FROM runs WHERE recipe = ? AND site = ? "
             "AND state = 'done' AND created_at >= ? ORDER BY created_at DESC",
             [recipe, site, since],
@@ -270,8 +269,8 @@ class ScheduleLedger:
         """Take the daemon lock: None when a live daemon holds it (see `lock_holder`)."""
         host, pid = socket.gethostname(), os.getpid()
         token = secrets.token_hex(8)
-        with self.store._write() as db:
-            row = db.execute(
+        with self.store.transaction() as tx:
+            row = tx.execute(
                 "SELECT owner, pid, host, token, expires_at FROM scheduler_lock WHERE name = ?",
                 [LOCK_NAME],
             ).fetchone()
@@ -281,11 +280,11 @@ class ScheduleLedger:
                 dead = held.host == host and not _pid_alive(held.pid)
                 if not expired and not dead:
                     return None
-                db.execute("DELETE FROM scheduler_lock WHERE name = ?", [LOCK_NAME])
+                tx.execute("DELETE FROM scheduler_lock WHERE name = ?", [LOCK_NAME])
             holder = LockHolder(
                 f"{pid}@{host}", pid, host, token, _iso(now + timedelta(seconds=lease_s))
             )
-            table(db, "scheduler_lock").insert(
+            tx.table("scheduler_lock").insert(
                 {
                     "name": LOCK_NAME,
                     "owner": holder.owner,
@@ -299,7 +298,7 @@ class ScheduleLedger:
         return holder
 
     def lock_holder(self) -> LockHolder | None:
-        row = self.store._one(
+        row = self.store.query_one(
             "SELECT owner, pid, host, token, expires_at FROM scheduler_lock WHERE name = ?",
             [LOCK_NAME],
         )
@@ -307,15 +306,15 @@ class ScheduleLedger:
 
     def renew_lock(self, token: str, *, now: datetime, lease_s: float) -> bool:
         """Extend our lease; False when it is no longer ours (taken over after expiry)."""
-        with self.store._write() as db:
-            cursor = db.execute(
+        with self.store.transaction() as tx:
+            cursor = tx.execute(
                 "UPDATE scheduler_lock SET expires_at = ? WHERE name = ? AND token = ?",
                 [_iso(now + timedelta(seconds=lease_s)), LOCK_NAME, token],
             )
             return cursor.rowcount == 1
 
     def release_lock(self, token: str) -> None:
-        with self.store._write() as db:
-            db.execute(
+        with self.store.transaction() as tx:
+            tx.execute(
                 "DELETE FROM scheduler_lock WHERE name = ? AND token = ?", [LOCK_NAME, token]
             )

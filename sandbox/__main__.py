@@ -13,7 +13,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from agent.errors import SandboxError
+from sandbox.errors import SandboxError
 from sandbox.faults import parse_fault_flags
 from sandbox.server import Running, ServeOptions, parse_flavors, serve
 

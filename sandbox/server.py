@@ -21,7 +21,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
-from agent.errors import SandboxError
+from sandbox.errors import SandboxError
 from sandbox.faults import Faults
 from sandbox.seed import DEFAULT_COUNT, DEFAULT_SEED, FLAVORS
 from sandbox.web import SandboxState, Site, build_app

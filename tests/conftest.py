@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from agent.browser import launch_options
-from agent.config import BrowserSettings
+from agent.browser.launch import launch_options
+from agent.core.settings import BrowserSettings
 
 T = TypeVar("T")
 
@@ -40,7 +40,7 @@ def chromium(loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
     """One async-Playwright Chromium for the session; each run opens its own context."""
     from playwright.async_api import async_playwright
 
-    from agent.browser import launch
+    from agent.browser.launch import launch
 
     pw = _run_in(loop, async_playwright().start())
     browser = _run_in(loop, launch(pw, BrowserSettings()))

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field, model_validator
 
-from agent.secrets import SecretRef
-from agent.selectors import Selector
+from agent.browser.selectors import Selector
+from agent.core.secrets import SecretRef
 from agent.steps.base import Params, Step
 
 if TYPE_CHECKING:
-    from agent.context import RunContext
+    from agent.engine.context import RunContext
 
 
 class TotpParams(Selector):

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from agent.selectors import Selector
+from agent.browser.selectors import Selector
 from agent.steps.base import Params, Step
 
 if TYPE_CHECKING:
-    from agent.context import RunContext
+    from agent.engine.context import RunContext
 
 
 class ScreenshotParams(Params):

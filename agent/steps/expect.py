@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from agent.errors import ExpectationFailed, StepError
-from agent.selectors import Selector
+from agent.browser.selectors import Selector
+from agent.core.errors import ExpectationFailed, StepError
+from agent.recipes.templating import referenced_names, truthy
 from agent.steps.base import Params, Step
-from agent.templating import referenced_names, truthy
 
 if TYPE_CHECKING:
-    from agent.context import RunContext
+    from agent.engine.context import RunContext
 
 
 class ExpectParams(Params):

@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
-from agent.coerce import Coercion, clean_text, coerce
-from agent.errors import SelectorError, StepError
-from agent.selectors import Selector, build_locator
+from agent.browser.selectors import Selector, build_locator
+from agent.core.errors import SelectorError, StepError
+from agent.recipes.coerce import Coercion, clean_text, coerce
 from agent.steps.base import Params, Step
 
 if TYPE_CHECKING:
-    from agent.context import RunContext
+    from agent.engine.context import RunContext
 
 # Text of an element as a person reads it; form controls give their current value.
 _READ_JS = """el => {

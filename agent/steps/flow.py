@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from agent.errors import StepError
+from agent.core.errors import StepError
+from agent.recipes.templating import truthy
 from agent.steps.base import Params, Step
-from agent.templating import truthy
 
 if TYPE_CHECKING:
-    from agent.context import RunContext
+    from agent.engine.context import RunContext
     from agent.steps import AnyStep
 
 MAX_ITERATIONS = 1000

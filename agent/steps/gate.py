@@ -23,7 +23,7 @@ from pydantic import Field
 from agent.steps.base import Params, PauseRun, Step
 
 if TYPE_CHECKING:
-    from agent.context import RunContext
+    from agent.engine.context import RunContext
 
 
 class GateParams(Params):

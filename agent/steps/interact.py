@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from agent.secrets import SecretRef
-from agent.selectors import KINDS, Selector, check_selector
+from agent.browser.selectors import KINDS, Selector, check_selector
+from agent.core.secrets import SecretRef
 from agent.steps.base import Step
 
 if TYPE_CHECKING:
-    from agent.context import RunContext
+    from agent.engine.context import RunContext
 
 
 class TargetParams(Selector):

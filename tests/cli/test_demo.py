@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from agent.config import PROJECT_ROOT
+from agent.core.settings import PROJECT_ROOT
 
 
 def test_demo_runs_the_main_job_and_commits_one_refund(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from agent.config import PROJECT_ROOT
+from agent.core.settings import PROJECT_ROOT
 
 
 def _doctor(**env: str) -> subprocess.CompletedProcess[str]:

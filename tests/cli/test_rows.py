@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import InputError
-from agent.rows import parse_pairs, read_rows
+from agent.core.errors import InputError
+from agent.recipes.rows import parse_pairs, read_rows
 
 
 def test_pairs() -> None:

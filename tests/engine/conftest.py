@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from agent.config import BrowserSettings, EvidenceSettings, Settings, SiteSettings
+from agent.core.settings import BrowserSettings, EvidenceSettings, Settings, SiteSettings
 from tests.engine.site import PASSWORD, USER, LocalSite
 
 RECIPES = Path(__file__).parent / "recipes"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent.errors import InputError, RecipeError
-from agent.inputs import bind_inputs
-from agent.recipe import load_recipe, validate_paths
+from agent.core.errors import InputError, RecipeError
+from agent.recipes.inputs import bind_inputs
+from agent.recipes.model import load_recipe, validate_paths
 
 BROKEN = Path(__file__).parent / "broken"
 RECIPE_CASES = yaml.safe_load((BROKEN / "recipes_expected.yaml").read_text())
@@ -88,7 +88,7 @@ def test_validation_starts_no_browser() -> None:
     """Validating the whole corpus never imports Playwright (so it cannot start a browser)."""
     code = (
         "import sys\n"
-        "from agent.recipe import validate_paths\n"
+        "from agent.recipes.model import validate_paths\n"
         f"problems = validate_paths([{str(BROKEN)!r}])\n"
         "assert len(problems) >= 40, len(problems)\n"
         "print(any(m.startswith('playwright') for m in sys.modules))\n"

@@ -9,8 +9,8 @@ import keyring
 import pytest
 from keyrings.alt.file import PlaintextKeyring
 
-from agent.errors import SecretError
-from agent.secrets import SecretRef, resolve
+from agent.core.errors import SecretError
+from agent.core.secrets import SecretRef, resolve
 
 
 @pytest.fixture

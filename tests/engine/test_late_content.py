@@ -7,9 +7,9 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from agent.recipe import load_recipe
-from agent.runner import RunResult, run_recipe
-from agent.states import RunState
+from agent.core.states import RunState
+from agent.engine.prepare import RunResult, run_recipe
+from agent.recipes.model import load_recipe
 
 RECIPE = """\
 name: late

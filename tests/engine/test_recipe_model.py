@@ -12,16 +12,16 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 import agent.steps as steps_pkg
-from agent.coerce import coerce, parse_money
-from agent.config import SiteSettings
-from agent.errors import StepError
-from agent.inputs import bind_inputs
-from agent.recipe import find_recipe, load_recipe, recipe_schema, validate_paths
-from agent.secrets import MASK, Masker
-from agent.selectors import Selector
-from agent.sites import SiteGuard
+from agent.browser.guard import SiteGuard
+from agent.browser.selectors import Selector
+from agent.core.errors import StepError
+from agent.core.secrets import MASK, Masker
+from agent.core.settings import SiteSettings
+from agent.recipes.coerce import coerce, parse_money
+from agent.recipes.inputs import bind_inputs
+from agent.recipes.model import find_recipe, load_recipe, recipe_schema, validate_paths
+from agent.recipes.templating import render
 from agent.steps import STEP_TYPES, AnyStep
-from agent.templating import render
 from tests.engine.conftest import RECIPES
 
 STEP = TypeAdapter(AnyStep)
@@ -62,7 +62,7 @@ def test_documented_examples_load(owner: str, block: str) -> None:
 
 
 def test_every_params_field_is_described() -> None:
-    from agent.recipe import Recipe, _models_by_name
+    from agent.recipes.model import Recipe, _models_by_name
 
     missing = []
     for name, model in _models_by_name(Recipe).items():
@@ -180,8 +180,8 @@ def test_example_recipes_are_valid() -> None:
 
 
 def test_secret_references_resolve_or_name_the_reference(tmp_path, monkeypatch) -> None:
-    from agent.errors import SecretError
-    from agent.secrets import SecretRef, resolve
+    from agent.core.errors import SecretError
+    from agent.core.secrets import SecretRef, resolve
 
     (tmp_path / "pw.txt").write_text("from-a-file\n")
     assert resolve(SecretRef.model_validate({"$file": "pw.txt"}), site="s", base_dir=tmp_path) == (

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from agent.errors import GateError
-from agent.recipe import load_recipe
-from agent.resume import resume_run
-from agent.runner import RunResult, run_recipe
-from agent.states import RunState
+from agent.core.errors import GateError
+from agent.core.states import RunState
+from agent.engine.commit import resume_run
+from agent.engine.prepare import RunResult, run_recipe
+from agent.recipes.model import load_recipe
 from tests.engine.conftest import RECIPES
 
 REFUND = RECIPES / "local" / "prepare_refund.yaml"
@@ -88,7 +88,7 @@ def test_failure_after_the_submit_leaves_the_run_in_doubt(
 def test_reconcile_reads_without_changing_state(
     run, chromium, settings, store, local_site, paused, tmp_path
 ):
-    from agent.resume import reconcile_run
+    from agent.engine.commit import reconcile_run
 
     folder = tmp_path / "local"
     folder.mkdir()

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from agent.errors import SecretError
-from agent.recipe import load_recipe
-from agent.runner import run_batch, run_recipe
-from agent.states import RunState
+from agent.core.errors import SecretError
+from agent.core.states import RunState
+from agent.engine.prepare import run_batch, run_recipe
+from agent.recipes.model import load_recipe
 from tests.engine.conftest import RECIPES
 from tests.engine.site import PASSWORD
 
@@ -209,7 +209,7 @@ def test_batch_keeps_going_when_rows_fail(run, chromium, settings, store, local_
 
 
 def test_session_file_mode(settings: Any) -> None:
-    from agent.sessions import SessionStore
+    from agent.browser.sessions import SessionStore
 
     path = SessionStore(settings.data_dir).save("local", "a@b", {"cookies": []})
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from agent.config import BrowserSettings, EvidenceSettings, Settings, SiteSettings
-from agent.recipe import load_recipe
-from agent.runner import run_batch, run_recipe
-from agent.states import RunState
+from agent.core.settings import BrowserSettings, EvidenceSettings, Settings, SiteSettings
+from agent.core.states import RunState
+from agent.engine.prepare import run_batch, run_recipe
+from agent.recipes.model import load_recipe
 from tests.engine.conftest import RECIPES
 
 LOOKUP = RECIPES / "shoplane" / "lookup_order.yaml"

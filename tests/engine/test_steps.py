@@ -11,9 +11,9 @@ from typing import Any
 import pyotp
 import pytest
 
-from agent.recipe import load_recipe
-from agent.runner import RunResult, run_recipe
-from agent.states import RunState
+from agent.core.states import RunState
+from agent.engine.prepare import RunResult, run_recipe
+from agent.recipes.model import load_recipe
 from tests.engine.conftest import RECIPES
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from agent.config import EvidenceSettings
-from agent.states import RunState
+from agent.core.settings import EvidenceSettings
+from agent.core.states import RunState
 from evidence.api import RunRecord
 from evidence.store import EvidenceStore
 

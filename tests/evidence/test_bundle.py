@@ -16,7 +16,7 @@ import markupsafe
 import pytest
 from PIL import Image
 
-from agent.errors import EvidenceError
+from agent.core.errors import EvidenceError
 from evidence.bundle import export_bundle, resolve_runs
 from evidence.profiles import PROFILES, get_profile
 from evidence.store import EvidenceStore
@@ -252,7 +252,7 @@ def test_unknown_profile() -> None:
 
 
 def test_webp_store_exports_jpeg_uploads(tmp_path: Path) -> None:
-    from agent.config import EvidenceSettings
+    from agent.core.settings import EvidenceSettings
 
     with EvidenceStore(tmp_path / "ev", EvidenceSettings(screenshot_format="webp")) as store:
         run = full_run(store, case_id=None)

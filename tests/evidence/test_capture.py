@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from agent.config import EvidenceSettings, RedactionSettings
-from agent.errors import EvidenceError
+from agent.core.errors import EvidenceError
+from agent.core.settings import EvidenceSettings, RedactionSettings
 from evidence.capture import annotate, wants_capture
 from evidence.dom import blank_dom
 from evidence.store import EvidenceStore

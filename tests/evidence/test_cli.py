@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agent.config import load_config
+from agent.core.settings import load_config
 from cli import app
 from evidence.store import EvidenceStore
 from tests.evidence import tampering

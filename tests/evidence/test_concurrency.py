@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from agent.states import RunState
+from agent.core.states import RunState
 from evidence.store import EvidenceStore
 from tests.evidence.conftest import new_run
 

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from agent.errors import InputError
-from agent.states import RunState
+from agent.core.errors import InputError
+from agent.core.states import RunState
 from evidence.prune import parse_age
 from evidence.store import EvidenceStore
 from tests.evidence.conftest import full_run, new_run

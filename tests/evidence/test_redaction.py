@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import EvidenceSettings, RedactionSettings
-from agent.states import RunState
+from agent.core.settings import EvidenceSettings, RedactionSettings
+from agent.core.states import RunState
 from evidence.redaction import MASK, Redactor
 from evidence.store import EvidenceStore
 from tests.evidence.conftest import make_png, new_run

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.config import EvidenceSettings, Settings
-from agent.errors import EvidenceError
-from agent.states import IllegalTransition, RunState
+from agent.core.errors import EvidenceError
+from agent.core.settings import EvidenceSettings, Settings
+from agent.core.states import IllegalTransition, RunState
 from evidence.api import EvidenceSink
 from evidence.events import PageReviewed
 from evidence.hashing import GENESIS, event_hash, event_payload

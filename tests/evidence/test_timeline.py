@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.states import RunState
+from agent.core.states import RunState
 from evidence.report import standalone_report
 from evidence.store import EvidenceStore
 from evidence.timeline import build_timeline

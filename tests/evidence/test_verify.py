@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.states import RunState
+from agent.core.states import RunState
 from evidence.hashing import event_hash, event_payload
 from evidence.store import EvidenceStore
 from tests.evidence import tampering

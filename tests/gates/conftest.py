@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 import yaml
 
-from agent.approvals import Decision, approve_gate, reject_gate
-from agent.config import PROJECT_ROOT, Settings
-from agent.gates import resume_approved, start_run
-from agent.policy import Policy
-from agent.runner import RunResult
+from agent.core.settings import PROJECT_ROOT, Settings
+from agent.engine.prepare import RunResult
+from agent.gates.decide import Decision, approve_gate, reject_gate
+from agent.gates.policy import Policy
+from agent.gates.recorder import resume_approved, start_run
 from tests.recipes.conftest import product, recipe, store  # noqa: F401 - fixtures
 
 FLAVOR = "shoplane"

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from agent.errors import GateError, PolicyError
-from agent.gates import reconcile
-from agent.states import RunState
+from agent.core.errors import GateError, PolicyError
+from agent.core.states import RunState
+from agent.gates.recorder import reconcile
 from tests.gates.conftest import FLAVOR, Gates
 
 
@@ -60,7 +60,7 @@ def test_drift_is_not_refunded_and_is_gated_again_with_the_difference(gates: Gat
     assert [r["amount"] for r in gates.refunds(order_id)] == ["2.00"], "only the outside one"
     assert gates.store.get_gate(gate_id).state == "expired"
 
-    from agent.approvals import gate_view
+    from agent.gates.decide import gate_view
 
     view = gate_view(gates.store, gates.policy, str(result.gate.gate_id))
     assert view.gate.state == "pending" and "refundable_before" in view.drift

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from agent.states import RunState
+from agent.core.states import RunState
 from tests.gates.conftest import FLAVOR, Cli, Gates
 
 

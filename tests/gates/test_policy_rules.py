@@ -12,11 +12,11 @@ from typing import Any, ClassVar
 
 import pytest
 
-from agent.config import ActionPolicy, PolicySettings, WebhookSettings
-from agent.errors import PolicyError
-from agent.policy import AUTO_APPROVER, Policy
-from agent.states import RunState
-from agent.webhook import notify_gate_opened
+from agent.core.errors import PolicyError
+from agent.core.settings import ActionPolicy, PolicySettings, WebhookSettings
+from agent.core.states import RunState
+from agent.gates.notify import notify_gate_opened
+from agent.gates.policy import AUTO_APPROVER, Policy
 from tests.gates.conftest import FLAVOR, Gates
 
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from agent.config import PROJECT_ROOT, Settings, load_config
-from agent.recipe import Recipe, find_recipe, load_recipe
-from agent.runner import RunResult, run_recipe
+from agent.core.settings import PROJECT_ROOT, Settings, load_config
+from agent.engine.prepare import RunResult, run_recipe
+from agent.recipes.model import Recipe, find_recipe, load_recipe
 
 RECIPES = PROJECT_ROOT / "recipes"
 HOSTILE = {"layout": "v2", "latency": 80, "error_rate": 0.2}

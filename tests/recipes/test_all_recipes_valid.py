@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.recipe import list_recipes, validate_paths
+from agent.recipes.model import list_recipes, validate_paths
 from tests.recipes.conftest import RECIPES
 
 REQUIRED = {

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from agent.config import PROJECT_ROOT
+from agent.core.settings import PROJECT_ROOT
 
 MISSING = ["261101ZZZZZZZ1", "261101ZZZZZZZ2", "261101ZZZZZZZ3"]
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from agent.resume import reconcile_run, resume_run
-from agent.states import RunState
+from agent.core.states import RunState
+from agent.engine.commit import reconcile_run, resume_run
 from sandbox.seed import SeedOrder, generate_orders
 from tests.recipes.conftest import Runner, recipe
 

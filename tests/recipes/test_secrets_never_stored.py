@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from agent.recipe import load_recipe
-from agent.runner import run_recipe
-from agent.states import RunState
+from agent.core.states import RunState
+from agent.engine.prepare import run_recipe
+from agent.recipes.model import load_recipe
 from tests.recipes.conftest import Runner
 
 CANARY_RECIPE = Path(__file__).parent / "canary" / "fail_after_password.yaml"

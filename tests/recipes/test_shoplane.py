@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from agent.states import RunState
+from agent.core.states import RunState
 from tests.recipes.conftest import Runner
 
 FLAVOR = "shoplane"

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from agent.resume import resume_run
-from agent.states import RunState
+from agent.core.states import RunState
+from agent.engine.commit import resume_run
 from sandbox.seed import SeedOrder, generate_orders
 from tests.recipes.conftest import Runner, recipe
 
@@ -224,8 +224,8 @@ def _artifacts(runner: Runner, event: Any) -> list[Any]:
 def test_a_refund_answered_500_is_in_doubt_and_reconcile_settles_it(
     storefront: Runner, sandbox: Any, run: Any, chromium: Any
 ):
-    from agent.gates import committed_from
-    from agent.resume import reconcile_run
+    from agent.engine.commit import reconcile_run
+    from agent.gates.recorder import committed_from
 
     order = sandbox.find_orders(FLAVOR, "delivered", limit=1)[0]
     sku = seeded(sandbox, order.order_id).items[0][0]

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from agent.states import RunState
+from agent.core.states import RunState
 from evidence.bundle import export_bundle
 from evidence.store import EvidenceStore
 from tests.evidence import tampering

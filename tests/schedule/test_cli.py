@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from agent.config import PROJECT_ROOT
+from agent.core.settings import PROJECT_ROOT
 
 AIJIA = str(Path(sys.executable).parent / "aijia")
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from agent.config import ScheduleSettings, Settings
-from agent.errors import ConfigError, ScheduleError
-from agent.schedule_times import due_slot, jitter_for, next_slot
-from agent.scheduler import Scheduler
+from agent.core.errors import ConfigError, ScheduleError
+from agent.core.settings import ScheduleSettings, Settings
+from agent.schedule.daemon import Scheduler
+from agent.schedule.times import due_slot, jitter_for, next_slot
 from evidence.schedules import Fire, ScheduleLedger
 from evidence.store import EvidenceStore
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from agent.config import PROJECT_ROOT
+from agent.core.settings import PROJECT_ROOT
 from evidence.store import EvidenceStore
 
 AIJIA = str(Path(sys.executable).parent / "aijia")

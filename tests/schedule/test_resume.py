@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from agent.approvals import approve_gate
-from agent.gates import OWNER, start_run
-from agent.policy import Policy
-from agent.scheduler import Scheduler
-from agent.states import RunState
+from agent.core.states import RunState
+from agent.gates.decide import approve_gate
+from agent.gates.policy import Policy
+from agent.gates.recorder import OWNER, start_run
+from agent.schedule.daemon import Scheduler
 from tests.recipes.conftest import recipe
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.config import ScheduleSettings, Settings
-from agent.scheduler import Scheduler
-from agent.states import RunState
+from agent.core.settings import ScheduleSettings, Settings
+from agent.core.states import RunState
+from agent.schedule.daemon import Scheduler
 from evidence.schedules import ScheduleLedger
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.states import RunState
+from agent.core.states import RunState
 from tests.recipes.conftest import Runner
 
 

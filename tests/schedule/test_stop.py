@@ -7,8 +7,8 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-from agent.config import ScheduleSettings, Settings
-from agent.scheduler import Scheduler
+from agent.core.settings import ScheduleSettings, Settings
+from agent.schedule.daemon import Scheduler
 from evidence.schedules import Fire, ScheduleLedger
 
 

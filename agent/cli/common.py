@@ -1,0 +1,118 @@
+"""What every command module shares: the console, the common options, who is acting, the
+facade, and `handles_errors` — the one place errors become exit codes.
+
+Exit codes (the same for every command; `aijia run --json` and the schedulers rely on them):
+
+    0  ok: every run done
+    1  a run failed (or a check failed: verify, doctor, schedule status/trigger)
+    2  invalid recipe, input or config: nothing was run          ConfigError, RecipeError,
+                                                                 InputError, SecretError
+    3  a run paused at a gate (waiting for a human)
+    4  browser or sandbox unavailable                            BrowserError, SandboxError
+    5  gate error: expired, already decided, not resumable       GateError
+    6  refused by policy: role, separation of duties, unknown    PolicyError
+    7  evidence error: store unusable, unknown run, bad export   EvidenceError
+    8  schedule error: unknown schedule, another daemon runs     ScheduleError
+
+Errors map through their class's `exit_code` (`agent.core.errors` draws the hierarchy;
+`sandbox.errors.SandboxError` is the sandbox's own, since the sandbox imports nothing from
+agent/). Run results carry their own code (`RunResult.exit_code`); a batch reports the most
+urgent one (`overall_exit_code`: 2 > 1 > 3 > 0).
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import os
+from collections.abc import Callable, Iterable
+from enum import IntEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from agent import Aijia, RunResult
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ExitCode(IntEnum):
+    """The table above, for the codes commands raise themselves (`typer.Exit(ExitCode.…)`)."""
+
+    OK = 0
+    FAILED = 1
+    INVALID = 2
+    PAUSED = 3
+    UNAVAILABLE = 4
+    GATE = 5
+    POLICY = 6
+    EVIDENCE = 7
+    SCHEDULE = 8
+
+
+ConfigOption = typer.Option(
+    None, "--config", "-c", help="config.yaml to use (default: $AIJIA_CONFIG, ./config.yaml)."
+)
+AsOption = typer.Option(
+    None, "--as", help="Act as this user (default: $AIJIA_USER, else the OS user)."
+)
+
+
+def console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def handles_errors(func: F) -> F:
+    """Turn an AgentError (or SandboxError) into a one-paragraph message on stderr and its
+    exit code. Every command is wrapped in this; nothing else maps errors to codes."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from rich.markup import escape
+
+        from agent.core.errors import AgentError
+        from sandbox.errors import SandboxError
+
+        try:
+            return func(*args, **kwargs)
+        except (AgentError, SandboxError) as err:
+            # the message may quote seller data: print it as text, never as markup
+            console(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
+            raise typer.Exit(err.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def overall_exit_code(results: Iterable[RunResult]) -> int:
+    """The exit code of several runs: the most urgent outcome, 2 > 1 > 3 > 0."""
+    codes = {r.exit_code for r in results}
+    for code in (ExitCode.INVALID, ExitCode.FAILED, ExitCode.PAUSED):
+        if code in codes:
+            return int(code)
+    return max(codes, default=0)
+
+
+def acting_user(explicit: str | None = None) -> str:
+    """Who the command acts as: `--as USER`, else $AIJIA_USER, else the OS user. Policy
+    (in the facade) decides what that user may do."""
+    return explicit or os.environ.get("AIJIA_USER") or getpass.getuser()
+
+
+def open_aijia(config: Path | None) -> Aijia:
+    """The facade over `config` (use it in a `with`: it closes Chromium and the store)."""
+    from agent import Aijia
+
+    return Aijia.from_config(config)
+
+
+def print_json(value: Any) -> None:
+    """Indented JSON on stdout (for `--json` of list/show commands)."""
+    import json
+
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))

@@ -1,0 +1,205 @@
+"""`aijia evidence …`: verify and export through the facade; show, report, list and prune
+read (and prune trims) the evidence store the facade opened."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from agent.cli.common import ConfigOption, ExitCode, console, handles_errors, open_aijia, print_json
+
+if TYPE_CHECKING:
+    from evidence.timeline import RunTimeline
+    from evidence.verify import VerifyReport
+
+app = typer.Typer(
+    help="The evidence store: verify, export, show and prune what runs recorded.",
+    no_args_is_help=True,
+)
+
+
+@app.command("verify")
+@handles_errors
+def evidence_verify(
+    runs: list[str] | None = typer.Argument(None, help="Run ids to check (default: all)."),
+    all_runs: bool = typer.Option(False, "--all", help="Check every run in the store."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Recompute hash chains, artifact hashes and manifests; exit 1 naming the first break."""
+    from dataclasses import asdict
+
+    with open_aijia(config) as aijia:
+        report = aijia.verify(None if all_runs or not runs else runs)
+    if as_json:
+        print_json({**asdict(report), "ok": report.ok})
+    else:
+        _show_verified(report)
+    if not report.ok:
+        raise typer.Exit(ExitCode.FAILED)
+
+
+def _show_verified(report: VerifyReport) -> None:
+    from rich.markup import escape
+
+    out = console()
+    for found in report.breaks:
+        out.print(f"[bold red]BROKEN[/] {escape(str(found))}", soft_wrap=True)
+    status = "[green]ok[/]" if report.ok else f"[red]{len(report.breaks)} broken[/]"
+    out.print(
+        f"{report.runs_checked} run(s), {report.events_checked} event(s), "
+        f"{report.artifacts_checked} artifact(s) checked: {status}"
+    )
+    if report.unsealed:
+        out.print(f"[yellow]not sealed since the last manifest:[/] {len(report.unsealed)}")
+
+
+@app.command("export")
+@handles_errors
+def evidence_export(
+    run: list[str] | None = typer.Argument(None, help="Run id(s) to export."),
+    case: str | None = typer.Option(None, "--case", help="Export every run of this case."),
+    output: Path = typer.Option(..., "--output", "-o", help="The bundle to write (.zip)."),
+    platform: str | None = typer.Option(
+        None, "--for", help="Also fit an upload/ folder to: stripe, paypal, amazon, shopee."
+    ),
+    max_file_mb: float | None = typer.Option(None, help="Override the platform's per-file MB."),
+    max_total_mb: float | None = typer.Option(None, help="Override the platform's total MB."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Write a zip anyone can verify offline: manifest, report, action log, screenshots, DOM."""
+    from rich.markup import escape
+
+    with open_aijia(config) as aijia:
+        result = aijia.export(
+            output,
+            run or [],
+            case=case,
+            platform=platform,
+            max_file_mb=max_file_mb,
+            max_total_mb=max_total_mb,
+        )
+    out = console()
+    out.print(f"wrote {result.path} ({result.size:,} bytes, {result.files} files)")
+    out.print(f"bundle root hash {result.root_hash}", soft_wrap=True)
+    for note in result.notes:
+        out.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
+
+
+@app.command("show")
+@handles_errors
+def evidence_show(
+    run: str = typer.Argument(..., help="Run id."), config: Path | None = ConfigOption
+) -> None:
+    """Print a run's timeline and the six questions it answers."""
+    from evidence.timeline import build_timeline
+
+    with open_aijia(config) as aijia:
+        timeline = build_timeline(aijia.store, run)
+    _show_timeline(timeline)
+
+
+def _show_timeline(t: RunTimeline) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = console()
+    r = t.run
+    out.print(f"[bold]{r.run_id}[/] {r.recipe} v{r.recipe_version} on {r.site}: {r.state.value}")
+    out.print(f"case {escape(r.case_id or '-')}; root hash {t.root_hash or 'not sealed'}")
+    questions = Table(show_header=False, box=None)
+    for question, entries in t.answers.items():
+        answer = escape("; ".join(e.title for e in entries)) or "[dim]nothing recorded[/]"
+        questions.add_row(f"[bold]{question}[/]", answer)
+    out.print(questions)
+    table = Table(title="timeline")
+    for column in ("#", "at", "event", "details"):
+        table.add_column(column, overflow="fold")
+    for e in t.entries:
+        details = [e.url] if e.url else []
+        details += [f"{k}: {v}" for k, v in e.values.items()]
+        if e.screenshot:
+            details.append(f"screenshot {e.screenshot.sha256[:12]}")
+        table.add_row(
+            str(e.event.seq), e.event.at[11:23], escape(e.title), escape("\n".join(details))
+        )
+    out.print(table)
+
+
+@app.command("report")
+@handles_errors
+def evidence_report(
+    run: str = typer.Argument(..., help="Run id."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Default: <run>.html."),
+    open_it: bool = typer.Option(False, "--open", help="Open it in the default browser."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Write a self-contained HTML report (screenshots embedded) for one run."""
+    from evidence.report import standalone_report
+
+    with open_aijia(config) as aijia:
+        html = standalone_report(aijia.store, [run])
+    target = output or Path(f"{run}.html")
+    target.write_text(html, encoding="utf-8")
+    console().print(f"wrote {target}")
+    if open_it:
+        import webbrowser
+
+        webbrowser.open(target.resolve().as_uri())
+
+
+@app.command("list")
+@handles_errors
+def evidence_list(
+    case: str | None = typer.Option(None, "--case", help="Only runs of this case."),
+    since: str | None = typer.Option(None, "--since", help="An ISO date or an age (7d, 12h)."),
+    limit: int = typer.Option(50, help="At most this many, newest first."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """List runs in the evidence store, newest first."""
+    from agent.cli.present import run_dict, runs_table
+    from evidence.ids import parse_since
+
+    with open_aijia(config) as aijia:
+        store = aijia.store
+        runs = store.list_runs(
+            case_id=case, since=parse_since(since) if since else None, limit=limit
+        )
+        sealed = {r.run_id: store.manifest(r.run_id) is not None for r in runs}
+    if as_json:
+        print_json([{**run_dict(r), "sealed": sealed[r.run_id]} for r in runs])
+        return
+    runs_table(runs, sealed)
+
+
+@app.command("prune")
+@handles_errors
+def evidence_prune(
+    older_than: str = typer.Option(..., "--older-than", help="An age: 180d, 12w, 24h."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be removed."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Remove whole finished runs older than an age that no open case or live gate needs."""
+    from evidence.ids import parse_age
+
+    age = parse_age(older_than)
+    out = console()
+    with open_aijia(config) as aijia:
+        store = aijia.store
+        plan = store.prune(age, dry_run=True)
+        out.print(f"{len(plan.pruned)} run(s) to remove, {len(plan.kept)} old run(s) kept")
+        for run_id, why in plan.kept.items():
+            out.print(f"  keep {run_id}: {why}")
+        if dry_run or not plan.pruned:
+            return
+        if not yes:
+            typer.confirm(f"Remove {len(plan.pruned)} run(s) for good?", abort=True)
+        result = store.prune(age, reason=f"aijia evidence prune --older-than {older_than}")
+    out.print(
+        f"removed {len(result.pruned)} run(s) and {result.files_removed} file(s) "
+        f"({result.bytes_freed:,} bytes); recorded in the prune log"
+    )

@@ -1,0 +1,265 @@
+"""Reviewers: `aijia gates list/show`, `aijia approve`, `aijia reject`, `aijia resume`.
+
+Every decision and every resume goes through the facade, which applies the policy (roles,
+thresholds, separation of duties); these commands only ask, confirm and show.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from agent.cli.common import (
+    AsOption,
+    ConfigOption,
+    acting_user,
+    console,
+    handles_errors,
+    open_aijia,
+    print_json,
+)
+
+if TYPE_CHECKING:
+    from agent import Aijia, GateView
+
+app = typer.Typer(help="Permission gates waiting for a human decision.", no_args_is_help=True)
+
+
+@app.command("list")
+@handles_errors
+def gates_list(
+    mine: bool = typer.Option(False, "--mine", help="Only gates you may approve."),
+    action: str | None = typer.Option(None, "--action", help="Only gates of this action."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_user: str | None = AsOption,
+    config: Path | None = ConfigOption,
+) -> None:
+    """Pending gates, oldest first: age, action, amount, who asked, who may approve."""
+    with open_aijia(config) as aijia:
+        views = aijia.pending_gates(acting_user(as_user) if mine else None, action=action)
+    if as_json:
+        print_json([gate_dict(v) for v in views])
+        return
+    console().print(pending_table(views))
+
+
+@app.command("show")
+@handles_errors
+def gates_show(
+    gate: str = typer.Argument(..., help="Gate id (g-…)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """One gate: bound values, summary, screenshots, drift since the last approval, policy."""
+    with open_aijia(config) as aijia:
+        view = aijia.gate(gate)
+        shots = _screenshots(aijia, view.gate.run_id)
+    if as_json:
+        print_json({**gate_dict(view), "screenshots": shots})
+        return
+    console().print(gate_table(view, shots))
+
+
+def _screenshots(aijia: Aijia, run_id: str) -> list[str]:
+    """Paths of the run's screenshots, in the order they were taken (read-only)."""
+    store = aijia.store
+    refs = [store.artifact(sha) for e in store.events(run_id) for sha in e.artifacts]
+    return list(dict.fromkeys(str(store.root / a.path) for a in refs if a.kind == "screenshot"))
+
+
+def gate_dict(view: GateView) -> dict[str, Any]:
+    """A gate as a reviewer sees it, JSON-ready."""
+    from dataclasses import asdict
+
+    return {
+        **asdict(view.gate),
+        "run_state": view.run.state.value,
+        "recipe": view.run.recipe,
+        "site": view.run.site,
+        "initiator": view.initiator,
+        "requires": view.needs.describe(),
+        "policy": view.needs.why,
+        "approvers": view.approvers,
+        "approved_by": view.approved_by,
+        "drift": view.drift,
+    }
+
+
+def pending_table(views: list[GateView]) -> Any:
+    """Pending gates, one line each; an expired one is marked."""
+    from rich.table import Table
+
+    table = Table(title=f"pending gates ({len(views)})")
+    for column in ("gate", "age", "action", "amount", "asked by", "may approve", "summary"):
+        table.add_column(column, overflow="fold", no_wrap=column == "gate")
+    for v in views:
+        amount = f"{v.needs.amount} {v.needs.currency or ''}" if v.needs.amount is not None else ""
+        got = f" ({len(v.approved_by)}/{v.needs.approvals})" if v.needs.approvals > 1 else ""
+        expired = v.gate.expires_at is not None and age(v.gate.expires_at)[0] != "-"
+        table.add_row(
+            v.gate.gate_id,
+            age(v.gate.created_at) + (" [red](expired)[/]" if expired else ""),
+            v.gate.action,
+            amount,
+            v.initiator or "?",
+            ", ".join(v.approvers) + got,
+            escape(v.gate.summary),
+        )
+    return table
+
+
+def gate_table(view: GateView, shots: list[str]) -> Any:
+    """One gate, a row per fact: what, who, policy, each bound value, drift, screenshots."""
+    from rich.table import Table
+
+    table = Table(show_header=False, title=f"gate {view.gate.gate_id}")
+    table.add_column("what", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    rows = [
+        ("summary", view.gate.summary),
+        ("action", view.gate.action),
+        ("state", f"{view.gate.state} (run {view.run.run_id}: {view.run.state.value})"),
+        ("recipe", f"{view.run.recipe} on {view.run.site}"),
+        ("asked by", view.initiator or "?"),
+        ("created", view.gate.created_at),
+        ("expires", view.gate.expires_at or "never"),
+        ("requires", view.needs.describe()),
+        ("policy", "; ".join(view.needs.why) or "default: one approver"),
+        ("may approve", ", ".join(view.approvers) or "nobody listed"),
+        ("approved by", ", ".join(view.approved_by) or "-"),
+        ("bind hash", view.gate.bind_hash),
+    ]
+    rows += [(f"bind {k}", str(v)) for k, v in view.gate.binds.items()]
+    rows += [
+        (f"drift {k}", f"approved {d.get('approved')!r} -> now {d.get('now')!r}")
+        for k, d in view.drift.items()
+    ]
+    rows += [("screenshot", s) for s in shots]
+    for key, value in rows:
+        table.add_row(escape(key), escape(value))
+    return table
+
+
+def age(iso: str) -> str:
+    """How long ago `iso` was: 5m, 3h07m, 2d; '-' first when it is in the future."""
+    from datetime import UTC, datetime
+
+    delta = datetime.now(UTC) - datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    seconds = delta.total_seconds()
+    sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)
+    minutes = int(seconds // 60)
+    if minutes >= 24 * 60:
+        return f"{sign}{minutes // (24 * 60)}d"
+    if minutes >= 60:
+        return f"{sign}{minutes // 60}h{minutes % 60:02d}m"
+    return f"{sign}{minutes}m"
+
+
+def escape(text: str) -> str:
+    """Seller data in a rich table: shown as written, never as markup."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+@handles_errors
+def approve(
+    gate: str = typer.Argument(..., help="Gate id (g-…), from `aijia gates list`."),
+    note: str = typer.Option("", "--note", help="Why; kept in the evidence."),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="Do not ask to type the bound value (needed without a TTY)."
+    ),
+    no_resume: bool = typer.Option(
+        False, "--no-resume", help="Only approve; a worker or `aijia resume RUN` commits later."
+    ),
+    as_user: str | None = AsOption,
+    config: Path | None = ConfigOption,
+) -> None:
+    """Approve the exact bound action of a gate; then resume the run and commit it once.
+
+    Exit codes: 0 approved (and committed), 3 re-gated after drift, 5 gate refused (used,
+    expired, …), 6 policy refused (self-approval, role, unknown user).
+    """
+    from agent.cli.present import resumed
+
+    user = acting_user(as_user)
+    out = console()
+    with open_aijia(config) as aijia:
+        if not yes:
+            _confirm(aijia.gate(gate))
+        decision = aijia.approve(gate, as_user=user, note=note)
+        if not decision.complete:
+            out.print(
+                f"approved by {user}: {decision.approvals} of {decision.needed} approvals; "
+                "waiting for another approver"
+            )
+            return
+        out.print(f"gate {gate} approved by {user}; run {decision.run_id} is approved")
+        if no_resume:
+            out.print(f"  not resumed: `aijia resume {decision.run_id}` commits it once")
+            return
+        result = aijia.resume(decision.run_id, as_user=user)
+    resumed(result)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+def _confirm(view: GateView) -> None:
+    """The reviewer types the bound value (the order id …) they approve; refused without a
+    terminal to ask on (a script passes --yes once it has checked the gate)."""
+    import sys
+
+    from agent.core.errors import GateError
+
+    key, expected = view.confirm_key
+    if not sys.stdin.isatty():
+        raise GateError(
+            f"approving gate {view.gate.gate_id} needs a confirmation: no terminal to ask on",
+            hint="run it in a terminal, or pass --yes when you have checked the gate",
+        )
+    out = console()
+    out.print(f"[bold]{escape(view.gate.summary)}[/]  ({view.needs.describe()})")
+    for k, v in view.gate.binds.items():
+        out.print(f"  {k}: {v}", markup=False)
+    typed = typer.prompt(f"Type the {key} to approve")
+    if typed.strip() != expected:
+        raise GateError(
+            f"typed {typed.strip()!r}, expected the {key} {expected!r}; not approved",
+            hint="check `aijia gates show` and try again",
+        )
+
+
+@handles_errors
+def reject(
+    gate: str = typer.Argument(..., help="Gate id (g-…)."),
+    reason: str = typer.Option(..., "--reason", help="Why; kept in the evidence."),
+    as_user: str | None = AsOption,
+    config: Path | None = ConfigOption,
+) -> None:
+    """Reject a gate: the run closes as rejected with its evidence; nothing is committed."""
+    user = acting_user(as_user)
+    with open_aijia(config) as aijia:
+        decision = aijia.reject(gate, as_user=user, reason=reason)
+    console().print(f"gate {gate} rejected by {user}; run {decision.run_id} is rejected")
+
+
+@handles_errors
+def resume(
+    run: str = typer.Argument(..., help="Run id of an approved run."),
+    as_user: str | None = AsOption,
+    config: Path | None = ConfigOption,
+) -> None:
+    """Commit an approved run once: prepare again, re-check the bound values, commit.
+
+    Exit codes: 0 done, 1 failed, 3 re-gated after drift, 5 not resumable (not approved,
+    expired, in doubt).
+    """
+    from agent.cli.present import resumed
+
+    with open_aijia(config) as aijia:
+        result = aijia.resume(run, as_user=acting_user(as_user))
+    resumed(result)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)

@@ -1,0 +1,143 @@
+"""`aijia schedule list/run/trigger/status`: the built-in scheduler, through the facade."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from agent.cli.common import ConfigOption, ExitCode, console, handles_errors, open_aijia, print_json
+
+if TYPE_CHECKING:
+    from agent.schedule.daemon import ScheduleView
+    from evidence.schedules import Fire
+
+app = typer.Typer(
+    help="Schedules from config.yaml: list them, run the daemon, trigger one, check status.",
+    no_args_is_help=True,
+)
+
+
+def json_log_line(event: str, **fields: Any) -> None:
+    """One structured log line on stderr: {"at": …, "event": …, …}."""
+    import json
+    import sys
+    from datetime import UTC, datetime
+
+    at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    line = json.dumps({"at": at, "event": event, **fields}, ensure_ascii=False, default=str)
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def fire_dict(fire: Fire | None) -> dict[str, Any] | None:
+    from dataclasses import asdict
+
+    return asdict(fire) if fire is not None else None
+
+
+def view_dict(view: ScheduleView) -> dict[str, Any]:
+    return {
+        "name": view.name,
+        "enabled": view.enabled,
+        "trigger": view.trigger,
+        "recipe": view.recipe,
+        "next_fire": view.next_fire.isoformat() if view.next_fire else None,
+        "last": fire_dict(view.last),
+        "running": fire_dict(view.open),
+        "overdue": view.overdue,
+        "problem": view.problem,
+    }
+
+
+def _outcome(view: ScheduleView) -> str:
+    last = view.last
+    outcome = (
+        f"{last.state} {last.slot}: {last.done} done, {last.failed} failed, {last.skipped} skipped"
+        if last
+        else "never ran"
+    )
+    if view.open is not None:
+        outcome = f"running since {view.open.claimed_at}; before: {outcome}"
+    return outcome
+
+
+@app.command("list")
+@handles_errors
+def schedule_list(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Every schedule with its trigger, next fire time and last outcome."""
+    from rich.table import Table
+
+    with open_aijia(config) as aijia:
+        views = aijia.schedules()
+    if as_json:
+        print_json([view_dict(v) for v in views])
+        return
+    table = Table(title="schedules")
+    for column in ("name", "trigger", "recipe", "next fire (UTC)", "last outcome"):
+        table.add_column(column, overflow="fold")
+    for v in views:
+        next_fire = v.next_fire.strftime("%Y-%m-%d %H:%M:%S") if v.next_fire else "disabled"
+        table.add_row(v.name, v.trigger, v.recipe, next_fire, _outcome(v))
+    console().print(table)
+
+
+@app.command("run")
+@handles_errors
+def schedule_run(config: Path | None = ConfigOption) -> None:
+    """Run the scheduler daemon in the foreground; JSON-lines logs on stderr.
+
+    SIGTERM or SIGINT stops it: no new run starts, in-flight runs get scheduler.stop_grace_s
+    to finish, then they are marked interrupted (evidence kept) and finished by the next daemon.
+    Exit 8 when another daemon already runs on the same evidence store.
+    """
+    with open_aijia(config) as aijia:
+        aijia.serve_schedules(log=json_log_line)  # handles SIGTERM/SIGINT itself
+
+
+@app.command("trigger")
+@handles_errors
+def schedule_trigger(
+    name: str = typer.Argument(..., help="The schedule to fire once, now."),
+    as_json: bool = typer.Option(False, "--json", help="Print the fire as JSON."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Fire one schedule once, now (a manual slot); exit 1 unless every row ended well."""
+    with open_aijia(config) as aijia:
+        fire = aijia.trigger(name, log=json_log_line)
+    if as_json:
+        print_json(fire_dict(fire))
+    else:
+        console().print(
+            f"{fire.schedule} {fire.fire_id}: {fire.state} — {fire.rows} rows, {fire.done} done, "
+            f"{fire.failed} failed, {fire.skipped} skipped"
+            + (f" ({fire.reason})" if fire.reason else ""),
+            markup=False,
+        )
+    if fire.state != "done":
+        raise typer.Exit(ExitCode.FAILED)
+
+
+@app.command("status")
+@handles_errors
+def schedule_status(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of lines."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """For monitoring: exit 1 when an enabled schedule's last fire failed or it is overdue."""
+    with open_aijia(config) as aijia:
+        views = [v for v in aijia.schedules() if v.enabled]
+    if as_json:
+        print_json([view_dict(v) for v in views])
+    else:
+        out = console()
+        for v in views:
+            out.print(f"{v.name}: {v.problem or 'ok'}", markup=False)
+        if not views:
+            out.print("no enabled schedules", markup=False)
+    if any(v.problem for v in views):
+        raise typer.Exit(ExitCode.FAILED)

@@ -1,0 +1,7 @@
+"""The core every layer uses, depending on nothing else of Aijia's (an import contract):
+
+errors.py     every error Aijia raises on purpose, the hierarchy drawn in its docstring
+states.py     the run state machine (`RunState`, `check_transition`)
+settings.py   config.yaml as typed settings (`Settings`, `load_config`)
+secrets.py    secret references ({$env}, {$file}, {$keyring}) and the `Masker`
+"""

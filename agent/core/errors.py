@@ -1,0 +1,139 @@
+"""Every error Aijia raises on purpose, in one place.
+
+Hierarchy::
+
+    AgentError                      base; carries a hint and maps to a CLI exit code
+    ├── ConfigError                 config.yaml is missing, malformed or invalid          (exit 2)
+    ├── RecipeError                 a recipe file is malformed or invalid; has locations  (exit 2)
+    ├── InputError                  a run input is missing or fails the recipe's schema   (exit 2)
+    ├── SecretError                 a secret reference cannot be resolved                 (exit 2)
+    ├── BrowserError                no usable browser, or it failed to start              (exit 4)
+    ├── StepError                   a step failed at run time (timeout, expectation …)    (exit 1)
+    │   ├── SelectorError           a selector matched nothing, or more than one element
+    │   ├── ExpectationFailed       an `expect` step's condition was false
+    │   ├── NavigationBlocked       a URL outside the site's allowed domains was refused
+    │   └── TransientSiteError      HTTP 5xx / navigation timeout; retried with backoff
+    ├── GateError                   a gate or approval cannot be used (expired, used …)   (exit 5)
+    ├── PolicyError                 a user lacks the role for what they asked             (exit 6)
+    ├── EvidenceError               the evidence store is unusable or fails verification  (exit 7)
+    └── ScheduleError               a schedule is unknown, or another daemon holds the lock (exit 8)
+
+Messages say where (recipe file:line, step number), what was expected, what was seen, and a
+hint. Library code raises these; only the CLI turns them into exit codes and output.
+The sandbox has its own `sandbox.errors.SandboxError` (exit 4): it depends on nothing here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class AgentError(Exception):
+    """Base class. `hint` tells the user what to do about it."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  hint: {self.hint}"
+        return self.message
+
+
+class ConfigError(AgentError):
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a source file, 1-based, as editors show it."""
+
+    path: str
+    line: int
+    column: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a recipe, with where it is and what to do."""
+
+    location: Location | None
+    message: str
+    hint: str | None = None
+    source_line: str | None = None
+
+    def render(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        text = f"{where}{self.message}"
+        if self.source_line is not None:
+            text += f"\n  The offending line appears to be:\n\n    {self.source_line.rstrip()}"
+            if self.location is not None:
+                text += "\n    " + " " * max(self.location.column - 1, 0) + "^ here"
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+
+class RecipeError(AgentError):
+    """One or more problems in a recipe file; `problems` lists all of them."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem], *, hint: str | None = None) -> None:
+        self.problems = problems
+        super().__init__("\n".join(p.render() for p in problems), hint=hint)
+
+
+class InputError(AgentError):
+    exit_code = 2
+
+
+class SecretError(AgentError):
+    exit_code = 2
+
+
+class BrowserError(AgentError):
+    exit_code = 4
+
+
+class StepError(AgentError):
+    exit_code = 1
+
+
+class SelectorError(StepError):
+    pass
+
+
+class ExpectationFailed(StepError):
+    pass
+
+
+class NavigationBlocked(StepError):
+    pass
+
+
+class TransientSiteError(StepError):
+    pass
+
+
+class GateError(AgentError):
+    exit_code = 5
+
+
+class PolicyError(AgentError):
+    exit_code = 6
+
+
+class EvidenceError(AgentError):
+    exit_code = 7
+
+
+class ScheduleError(AgentError):
+    exit_code = 8

@@ -1,0 +1,379 @@
+"""Typed configuration: config.yaml -> pydantic models.
+
+Precedence, lowest first: the defaults declared here < config.yaml < the recipe < CLI flags.
+Which config.yaml: the `--config` flag, else `$AIJIA_CONFIG`, else `./config.yaml`, else the
+one next to this project's `cli.py`. Relative paths in it are relative to the file itself.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from agent.core.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BrowserSettings(_Section):
+    executable_path: str | None = Field(
+        None,
+        description="Chromium to use. Overridden by $AIJIA_BROWSER. Empty: Playwright's own "
+        "browser when installed, else a system Chromium.",
+    )
+    headless: bool = Field(True, description="Run without a window (CLI: --headed).")
+    extra_args: list[str] = Field(default_factory=list, description="More Chromium flags.")
+    default_timeout_ms: int = Field(10_000, description="Default per-step timeout.", gt=0)
+    navigation_timeout_ms: int = Field(20_000, description="Default page-load timeout.", gt=0)
+    viewport_width: int = Field(1280, gt=0)
+    viewport_height: int = Field(900, gt=0)
+
+
+class SiteSettings(_Section):
+    base_url: str = Field(description="Where the back office lives, e.g. https://seller.example")
+    title: str = Field("", description="Human name of the site, shown in reports.")
+    flavor: str = Field("", description="Recipe folder under recipes/ for this site.")
+    allowed_domains: list[str] = Field(
+        default_factory=list,
+        description="Hosts (host or host:port) the agent may load. Empty: the base_url host only.",
+    )
+    credentials: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Named secret references, e.g. password: {$env: SHOPLANE_PASSWORD}.",
+    )
+    session_lifetime_s: int = Field(
+        3600, description="Reuse a saved login for at most this long.", gt=0
+    )
+    challenge: dict[str, Any] | None = Field(
+        default_factory=lambda: {"role": "heading", "name": "Security check"},
+        description="Selector (as in recipes) of the site's challenge page; seeing it hands "
+        "the browser to a human (never bypassed). null: no detection.",
+    )
+
+
+class SandboxSettings(_Section):
+    host: str = Field("127.0.0.1", description="Interface the sandbox binds to.")
+    port: int = Field(8700, description="First port; flavors take consecutive ports.")
+    seed: int = Field(2611, description="Seed for the deterministic demo data.")
+    orders_per_flavor: int = Field(240, ge=1)
+
+
+class RedactionSettings(_Section):
+    selectors: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="CSS selectors blanked in DOM snapshots (and masked in screenshots by the "
+        "runner), per site name; the key '*' applies to every site.",
+    )
+    patterns: list[Literal["card", "email", "phone"]] = Field(
+        default_factory=list,
+        description="Built-in patterns masked in text artifacts (DOM, MHTML, logs).",
+    )
+    custom_patterns: dict[str, str] = Field(
+        default_factory=dict, description="More patterns masked in text artifacts: name -> regex."
+    )
+
+
+class EvidenceSettings(_Section):
+    location: Path | None = Field(
+        None, description="Where the evidence store lives. Empty: <data_dir>/evidence."
+    )
+    screenshot_format: Literal["png", "webp"] = Field(
+        "png", description="How screenshots are stored (WebP is smaller, PNG is lossless)."
+    )
+    webp_quality: int = Field(85, ge=1, le=100, description="WebP quality; 100 is lossless.")
+    full_page: bool = Field(False, description="Capture the full page, not only the viewport.")
+    thumbnail_size: int = Field(
+        320, gt=0, description="Longest side, in pixels, of the thumbnail kept per screenshot."
+    )
+    capture: Literal["every_page", "on_action", "on_failure", "off"] = Field(
+        "on_action",
+        description="When the runner captures screenshots and DOM snapshots (steps may override).",
+    )
+    trace: bool = Field(
+        False,
+        description="Record a Playwright trace of each run (actions, DOM snapshots, "
+        "screenshots) and store it as a zip artifact; open it with `playwright show-trace`.",
+    )
+    mhtml: bool = Field(
+        False,
+        description="Also keep a single-file MHTML of every captured page (Chromium's "
+        "Page.captureSnapshot), which any Chromium opens offline.",
+    )
+    busy_timeout_s: float = Field(
+        30.0, gt=0, description="How long a writer waits for another process's write lock."
+    )
+    redaction: RedactionSettings = Field(default_factory=RedactionSettings)
+
+
+class ActionPolicy(_Section):
+    """What approving one gate action takes. Amounts are per currency: a gate whose currency
+    has no threshold listed is treated as above every threshold (fail safe)."""
+
+    amount_bind: str = Field("amount", description="The gate bind that holds the amount.")
+    currency_bind: str = Field("currency", description="The gate bind that holds the currency.")
+    require_role: str | None = Field(
+        None, description="Every approver of this action needs this role, whatever the amount."
+    )
+    supervisor_above: dict[str, Decimal] = Field(
+        default_factory=dict,
+        description="currency -> amount; above it every approver needs `policy.supervisor_role`.",
+    )
+    two_approvers_above: dict[str, Decimal] = Field(
+        default_factory=dict,
+        description="currency -> amount; above it two distinct people must approve.",
+    )
+    auto_approve: bool | dict[str, Decimal] = Field(
+        False,
+        description="false: people approve; true: always approved by policy; "
+        "{currency: limit}: approved by policy when the amount is below the limit.",
+    )
+
+
+class RolePolicy(_Section):
+    run: list[str] = Field(
+        default_factory=list, description="Recipes this role may run ('*': all)."
+    )
+    approve: list[str] = Field(
+        default_factory=list, description="Gate actions this role may approve ('*': all)."
+    )
+
+
+class PolicySettings(_Section):
+    users: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="user -> roles. The user is --as, else $AIJIA_USER, else the OS user; "
+        "a user not listed has no rights.",
+    )
+    roles: dict[str, RolePolicy] = Field(default_factory=dict, description="role -> rights.")
+    actions: dict[str, ActionPolicy] = Field(
+        default_factory=dict,
+        description="gate action -> thresholds; an action not listed needs one approver.",
+    )
+    supervisor_role: str = Field("supervisor", description="The role the thresholds ask for.")
+    approval_ttl_hours: float = Field(
+        24.0, gt=0, description="A gate, and an approval not yet used, expire after this."
+    )
+
+    @model_validator(mode="after")
+    def _roles_are_declared(self) -> PolicySettings:
+        known = set(self.roles)
+        problems = [
+            f"user {user!r} has unknown role {role!r}"
+            for user, roles in self.users.items()
+            for role in roles
+            if role not in known
+        ]
+        problems += [
+            f"action {name!r} requires unknown role {a.require_role!r}"
+            for name, a in self.actions.items()
+            if a.require_role is not None and a.require_role not in known
+        ]
+        if self.roles and self.supervisor_role not in known:
+            problems.append(f"supervisor_role {self.supervisor_role!r} is not a declared role")
+        if problems:
+            raise ValueError("; ".join(problems) + f" (declared roles: {sorted(known)})")
+        return self
+
+
+class WebhookSettings(_Section):
+    url: str | None = Field(
+        None, description="POST a JSON notice here when a gate opens. Empty: no webhook."
+    )
+    timeout_s: float = Field(2.0, gt=0, le=30, description="Give up after this; never fails a run.")
+    headers: dict[str, Any] = Field(
+        default_factory=dict, description="Extra headers (values may be secret references)."
+    )
+
+
+class SourceSettings(_Section):
+    """Rows from another recipe's output: run `recipe` once, take the list `output`, map each
+    item to the schedule recipe's inputs."""
+
+    recipe: str = Field(description="The source recipe, e.g. list_return_requests.")
+    inputs: dict[str, Any] = Field(default_factory=dict, description="Its inputs.")
+    output: str = Field("orders", description="The output holding the list of items.")
+    map: dict[str, str] = Field(
+        default_factory=lambda: {"order_id": "order_id"},
+        description="schedule recipe input -> field of each item.",
+    )
+
+
+class ScheduleSettings(_Section):
+    """One schedule: when (cron or every), what (recipe, site), for which rows, and how."""
+
+    enabled: bool = Field(True, description="false: listed, never fired by the daemon.")
+    cron: str | None = Field(None, description="Cron expression (5 fields), e.g. '0 * * * *'.")
+    every_s: int | None = Field(
+        None, ge=1, description="Or an interval in whole seconds, slots aligned to the epoch."
+    )
+    timezone: str = Field("UTC", description="IANA zone the cron expression is read in.")
+    recipe: str = Field(description="The recipe each row runs, e.g. capture_order_evidence.")
+    site: str | None = Field(None, description="Site from `sites` (default: the recipe's).")
+    inputs: list[dict[str, Any]] = Field(
+        default_factory=list, description="Static rows: one run per mapping."
+    )
+    inputs_file: Path | None = Field(None, description="Or rows from a .csv/.jsonl file.")
+    source: SourceSettings | None = Field(None, description="Or rows from a source recipe.")
+    concurrency: int = Field(2, ge=1, le=32, description="Browser contexts at once.")
+    overlap: Literal["skip", "queue"] = Field(
+        "skip",
+        description="A slot due while the previous fire still runs: skip it (recorded), or "
+        "queue it (at most one waits).",
+    )
+    misfire_grace_s: float = Field(
+        300, ge=0, description="A slot missed by more than this (daemon down) is not fired."
+    )
+    jitter_s: float = Field(
+        0,
+        ge=0,
+        description="Delay each fire by up to this, the same delay for a slot on any "
+        "daemon (spreads load on the seller center).",
+    )
+    max_run_time_s: float = Field(
+        3600, gt=0, description="A fire still running after this is stopped (interrupted)."
+    )
+    fresh_within_s: float | None = Field(
+        None,
+        gt=0,
+        description="Idempotent capture: skip a row that has a `done` run of the same recipe "
+        "with the same `fresh_key` inputs within this window.",
+    )
+    fresh_key: list[str] = Field(
+        default_factory=lambda: ["order_id"], description="Inputs that identify a row."
+    )
+
+    @model_validator(mode="after")
+    def _one_trigger_one_input_source(self) -> ScheduleSettings:
+        if (self.cron is None) == (self.every_s is None):
+            raise ValueError("give exactly one of `cron` and `every_s`")
+        given = [self.inputs != [], self.inputs_file is not None, self.source is not None]
+        if sum(given) > 1:
+            raise ValueError("give at most one of `inputs`, `inputs_file` and `source`")
+        check_trigger(self.cron, self.timezone)
+        return self
+
+
+class SchedulerSettings(_Section):
+    """The built-in scheduler daemon (`aijia schedule run`)."""
+
+    user: str = Field("scheduler", description="Runs are started as this policy user.")
+    tick_s: float = Field(1.0, gt=0, le=60, description="How often the daemon looks at the clock.")
+    lease_s: float = Field(
+        30.0, gt=0, description="The daemon lock expires this long after its last heartbeat."
+    )
+    stop_grace_s: float = Field(
+        30.0, ge=0, description="On SIGTERM, in-flight runs get this long before interrupted."
+    )
+    resume_approved: bool = Field(
+        True, description="Also commit runs approved with --no-resume (once each)."
+    )
+    resume_after_s: float = Field(
+        10.0, ge=0, description="…once they have waited this long (leaves the approver first go)."
+    )
+
+
+class Settings(_Section):
+    data_dir: Path = Field(Path("var"), description="Where runs, evidence and sessions live.")
+    browser: BrowserSettings = Field(default_factory=BrowserSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
+    sites: dict[str, SiteSettings] = Field(default_factory=dict)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    policy: PolicySettings = Field(
+        default_factory=PolicySettings,
+        description="Who may run and approve what (agent/gates/policy.py).",
+    )
+    webhook: WebhookSettings = Field(
+        default_factory=WebhookSettings, description="Notify when a gate opens."
+    )
+    scheduler: SchedulerSettings = Field(
+        default_factory=SchedulerSettings, description="The built-in scheduler daemon."
+    )
+    schedules: dict[str, ScheduleSettings] = Field(
+        default_factory=dict, description="name -> schedule (`aijia schedule …`)."
+    )
+
+    # Filled by load_config, not by the file.
+    source: Path | None = Field(None, exclude=True, description="The file this came from.")
+
+
+def find_config_file(explicit: Path | None = None) -> Path | None:
+    """The config file to use, by the precedence in this module's docstring."""
+    if explicit is not None:
+        return explicit
+    env = os.environ.get("AIJIA_CONFIG")
+    if env:
+        return Path(env)
+    for candidate in (Path.cwd() / "config.yaml", PROJECT_ROOT / "config.yaml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(path: Path | None = None) -> Settings:
+    """Read and validate config.yaml; defaults only when there is no file at all."""
+    file = find_config_file(path)
+    if file is None:
+        return Settings()
+    if not file.is_file():
+        raise ConfigError(
+            f"config file {file} does not exist",
+            hint="pass --config PATH or set AIJIA_CONFIG to an existing file",
+        )
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
+        raise ConfigError(f"{where}: config.yaml is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            lines.append(f"  {loc}: {err['msg']}")
+        raise ConfigError(
+            f"{file}: invalid settings:\n" + "\n".join(lines),
+            hint="see config.yaml in the project for every setting with its description",
+        ) from None
+    settings.source = file.resolve()
+    if not settings.data_dir.is_absolute():
+        settings.data_dir = (file.resolve().parent / settings.data_dir).resolve()
+    location = settings.evidence.location
+    if location is not None and not location.is_absolute():
+        settings.evidence.location = (file.resolve().parent / location).resolve()
+    for schedule in settings.schedules.values():
+        if schedule.inputs_file is not None and not schedule.inputs_file.is_absolute():
+            schedule.inputs_file = (file.resolve().parent / schedule.inputs_file).resolve()
+    return settings
+
+
+def check_trigger(cron: str | None, timezone: str) -> None:
+    """ConfigError unless the time zone is known and the cron expression parses."""
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"unknown time zone {timezone!r}", hint="use an IANA name like Asia/Singapore or UTC"
+        ) from None
+    if cron is not None:
+        from croniter import croniter  # only when schedules exist
+
+        if not croniter.is_valid(cron) or len(cron.split()) != 5:
+            raise ConfigError(
+                f"invalid cron expression {cron!r}",
+                hint="five fields: minute hour day-of-month month day-of-week, e.g. '0 * * * *'",
+            )

@@ -1,0 +1,317 @@
+"""What a step sees while it runs: the page, the values, and a few careful helpers.
+
+`RunContext` is deliberately the only way a step touches the browser or the evidence store,
+so that strict selectors, allowed domains, masking and evidence capture happen in one place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from agent.browser.elements import ElementFinder
+from agent.browser.selectors import Selector, selector_fields
+from agent.core.errors import NavigationBlocked, StepError, TransientSiteError
+from agent.core.secrets import Masker, SecretRef, resolve
+from agent.core.settings import Settings, SiteSettings
+from agent.recipes.templating import render
+from agent.steps.base import PauseRun, Step
+
+if TYPE_CHECKING:
+    from playwright.async_api import BrowserContext, Locator, Page, Response
+
+    from agent.browser.guard import SiteGuard
+    from agent.recipes.model import Recipe
+    from evidence.api import ArtifactRef, EvidenceSink
+
+Phase = Literal["prepare", "commit"]
+StepsRunner = Callable[["RunContext", list[Step]], Awaitable[None]]
+RecipeCaller = Callable[["RunContext", str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+# Network failures worth retrying: the server was not there or hung up, this time.
+_TRANSIENT_NET_ERRORS = (
+    "ERR_CONNECTION_REFUSED",
+    "ERR_CONNECTION_RESET",
+    "ERR_CONNECTION_CLOSED",
+    "ERR_EMPTY_RESPONSE",
+    "ERR_TIMED_OUT",
+)
+
+
+@dataclass
+class RunContext(ElementFinder):
+    recipe: Recipe
+    settings: Settings
+    site_name: str
+    site: SiteSettings
+    sink: EvidenceSink
+    run_id: str
+    page: Page
+    browser_context: BrowserContext
+    guard: SiteGuard
+    inputs: dict[str, Any]
+    run_steps_impl: StepsRunner
+    call_recipe_impl: RecipeCaller
+    masker: Masker = field(default_factory=Masker)
+    values: dict[str, Any] = field(default_factory=dict)
+    phase: Phase = "prepare"
+    dry_run: bool = False
+    headed: bool = False
+    current: Step | None = None
+    act_started: bool = False  # an act step ran in the commit phase (failure => in_doubt)
+    tracing: bool = False  # a Playwright trace is being recorded (evidence.trace)
+    call_stack: list[str] = field(default_factory=list)  # recipes being `call`ed, innermost last
+    # Set when the recipe uses a saved session: the login form, whose presence after a goto
+    # means the session expired (the login recipe's `logged_out`)
+    login_form: Selector | None = None
+    _navigation: tuple[int, str, str] | None = None  # last main-frame response
+    # fetch/XHR answers of HTTP 5xx since the page loaded: part of the page never arrived
+    _late_failures: list[str] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ values & templates
+
+    def scope(self) -> dict[str, Any]:
+        site = {
+            "name": self.site_name,
+            "base_url": self.site.base_url,
+            "title": self.site.title,
+            "flavor": self.site.flavor,
+            # only plain (non-secret) credentials, e.g. the username
+            "credentials": {k: v for k, v in self.site.credentials.items() if isinstance(v, str)},
+        }
+        run = {"id": self.run_id, "dry_run": self.dry_run, "phase": self.phase}
+        return {**self.values, "inputs": self.inputs, "site": site, "run": run}
+
+    def render(self, value: Any) -> Any:
+        try:
+            return render(value, self.scope())
+        except StepError as exc:
+            raise StepError(self.masker.text(exc.message), hint=exc.hint) from None
+
+    def render_selector(self, sel: Selector) -> Selector:
+        """The selector with its templates rendered. Render once: a rendered value (an input,
+        say) may itself contain `{{`, and must never be evaluated as a template."""
+        raw = Selector(**selector_fields(sel)).model_dump(exclude_none=True, exclude_defaults=True)
+        return Selector.model_validate(self.render(raw))
+
+    def set_value(self, name: str, value: Any) -> None:
+        self.values[name] = value
+
+    def timeout_ms(self, step: Step) -> float:
+        if step.timeout is not None:
+            return step.timeout * 1000
+        if step.key == "goto":
+            return float(self.settings.browser.navigation_timeout_ms)
+        return float(self.settings.browser.default_timeout_ms)
+
+    def top_level_index(self, step: Step) -> int:
+        first = step.number.split(".")[0].lstrip("r")  # "r2": the 2nd reconcile step
+        return int(first) - 1 if first.isdigit() else 0
+
+    # ------------------------------------------------------------------ secrets
+
+    def secret(self, ref: str | SecretRef) -> str:
+        """A site credential by name, or a reference; registered for masking everywhere."""
+        if isinstance(ref, str):
+            if ref not in self.site.credentials:
+                known = ", ".join(self.site.credentials) or "none"
+                raise StepError(
+                    f"site {self.site_name} has no credential {ref!r} (it has: {known})",
+                    hint=f"add sites.{self.site_name}.credentials.{ref} to config.yaml",
+                )
+            raw = self.site.credentials[ref]
+            value = raw if isinstance(raw, str) else self._resolve(SecretRef.model_validate(raw))
+        else:
+            value = self._resolve(ref)
+        self.register_secret(value)
+        return value
+
+    def _resolve(self, ref: SecretRef) -> str:
+        base = self.settings.source.parent if self.settings.source else None
+        return resolve(ref, site=self.site_name, base_dir=base)
+
+    def register_secret(self, value: str) -> None:
+        self.masker.add(value)
+        self.sink.register_secret(value)
+
+    # ------------------------------------------------------------------ evidence
+
+    def event(
+        self, kind: str, data: dict[str, Any], artifacts: list[ArtifactRef] | None = None
+    ) -> None:
+        self.sink.append_event(self.run_id, kind, self.masker.data(data), artifacts or ())
+
+    async def capture_page(
+        self,
+        label: str,
+        *,
+        screenshot: bool = True,
+        dom: bool = True,
+        full_page: bool | None = None,
+        highlight: Selector | None = None,
+        timeout_ms: float = 10_000,
+        kind: str = "page_captured",
+    ) -> list[ArtifactRef]:
+        refs: list[ArtifactRef] = []
+        if screenshot:
+            box = None
+            if highlight is not None:
+                loc = await self.locate(highlight, timeout_ms=timeout_ms)
+                found = await loc.bounding_box()
+                box = (found["x"], found["y"], found["width"], found["height"]) if found else None
+            masks = self._redaction_masks()
+            whole = self.settings.evidence.full_page if full_page is None else full_page
+            png = await self.page.screenshot(
+                full_page=whole, mask=masks, timeout=timeout_ms, type="png"
+            )
+            refs += self.sink.put_screenshot(png, highlight=box)
+        if dom:
+            html = self.masker.text(await self.page.content())
+            refs.append(self.sink.put_dom(html, site=self.site_name))
+            if self.settings.evidence.mhtml:
+                refs.append(await self._capture_mhtml())
+        title = await self.page.title()
+        self.event(kind, {"label": label, "url": self.page.url, "title": title}, refs)
+        return refs
+
+    async def _capture_mhtml(self) -> ArtifactRef:
+        """The page as one MHTML file, through the Chrome DevTools Protocol."""
+        cdp = await self.browser_context.new_cdp_session(self.page)
+        try:
+            snap = await cdp.send("Page.captureSnapshot", {"format": "mhtml"})
+        finally:
+            await cdp.detach()
+        mhtml = self.masker.text(str(snap["data"]))
+        return self.sink.put_artifact(
+            mhtml.encode("utf-8"), kind="mhtml", media_type="multipart/related"
+        )
+
+    async def save_trace(self) -> None:
+        """Stop the run's Playwright trace (when `evidence.trace`) and store it, once."""
+        if not self.tracing:
+            return
+        self.tracing = False
+        with tempfile.TemporaryDirectory(prefix="aijia-trace-") as tmp:
+            path = Path(tmp) / "trace.zip"
+            await self.browser_context.tracing.stop(path=path)
+            ref = self.sink.put_artifact(
+                path.read_bytes(), kind="trace", media_type="application/zip"
+            )
+        self.event("trace_saved", {"phase": self.phase}, [ref])
+
+    def _redaction_masks(self) -> list[Locator]:
+        chosen = self.settings.evidence.redaction.selectors
+        css = [*chosen.get("*", []), *chosen.get(self.site_name, [])]
+        return [self.page.locator(c) for c in css]
+
+    # ------------------------------------------------------------------ navigation
+
+    def watch_navigation(self) -> None:
+        """Remember the status of main-frame navigations (5xx pages are transient), and the
+        page's own fetches that answered 5xx (content loaded late that never arrived)."""
+
+        def on_response(response: Response) -> None:
+            request = response.request
+            if request.is_navigation_request() and response.frame == self.page.main_frame:
+                self._navigation = (response.status, response.url, request.method)
+                self._late_failures.clear()
+            elif response.status >= 500 and request.resource_type in ("fetch", "xhr"):
+                self._late_failures.append(
+                    f"{request.method} {response.url} answered HTTP {response.status}"
+                )
+
+        self.page.on("response", on_response)
+
+    def late_content_failure(self) -> str | None:
+        """The last fetch of the current page that answered HTTP 5xx, if any: an element
+        missing from such a page may be content that failed to load (transient)."""
+        return self._late_failures[-1] if self._late_failures else None
+
+    async def navigate(self, url: str, *, wait_until: Any, timeout_ms: float) -> None:
+        from playwright.async_api import Error as PlaywrightError
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+        target = self.guard.absolute(url)
+        reason = self.guard.refusal(target)
+        if reason is not None:
+            self.event("navigation_blocked", {"url": target, "reason": reason})
+            raise NavigationBlocked(
+                f"refused to open {target}: {reason}",
+                hint=f"add the host to sites.{self.site_name}.allowed_domains if it is trusted",
+            )
+        try:
+            response = await self.page.goto(target, wait_until=wait_until, timeout=timeout_ms)
+        except PlaywrightTimeout:
+            raise TransientSiteError(
+                f"opening {target} timed out after {timeout_ms / 1000:g}s",
+                hint="the site is slow or down; raise the step's timeout if it is just slow",
+            ) from None
+        except PlaywrightError as exc:
+            if "ERR_BLOCKED_BY_CLIENT" in str(exc):
+                raise NavigationBlocked(
+                    f"opening {target} was redirected outside the site's allowed domains"
+                ) from None
+            if any(code in str(exc) for code in _TRANSIENT_NET_ERRORS):
+                first = str(exc).strip().splitlines()[0]
+                raise TransientSiteError(
+                    f"opening {target} failed: {first}",
+                    hint="the site did not answer; it may be restarting or overloaded",
+                ) from None
+            raise
+        if response is not None and response.status >= 500:
+            raise TransientSiteError(f"{target} answered HTTP {response.status}")
+
+    @property
+    def navigated(self) -> bool:
+        """Did the last click/press load a page?"""
+        return self._navigation is not None
+
+    async def act(self, action: Callable[[], Awaitable[Any]]) -> None:
+        """Run a click/press; a 5xx page it leads to is a transient error."""
+        self._navigation = None
+        if self.phase == "commit":
+            self.act_started = True
+        await action()
+        if self._navigation is not None:
+            # the page may be navigating again; the next step waits anyway
+            with contextlib.suppress(Exception):
+                await self.page.wait_for_load_state("domcontentloaded")
+        nav = self._navigation
+        if nav is not None and nav[0] >= 500:
+            raise TransientSiteError(f"{nav[2]} {nav[1]} answered HTTP {nav[0]}")
+
+    # ------------------------------------------------------------------ people & recipes
+
+    async def handoff(
+        self,
+        message: str,
+        *,
+        until_visible: Selector | None = None,
+        until_hidden: Selector | None = None,
+        until_url: str | None = None,
+        timeout_ms: float,
+    ) -> None:
+        """Wait for a human (headed), or pause the run for one (headless)."""
+        from agent.browser.challenge import wait_for_human
+
+        await wait_for_human(
+            self,
+            message,
+            until_visible=until_visible,
+            until_hidden=until_hidden,
+            until_url=until_url,
+            timeout_ms=timeout_ms,
+        )
+
+    async def run_steps(self, steps: list[Step], *, parent: Step, iteration: int = 0) -> None:
+        await self.run_steps_impl(self, steps)
+
+    async def call_recipe(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        return await self.call_recipe_impl(self, name, inputs)
+
+
+__all__ = ["PauseRun", "RunContext"]

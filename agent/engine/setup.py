@@ -1,0 +1,270 @@
+"""Building a run, once for all three ways of running: a first run, a resume, a reconcile.
+
+    plan = plan_run(recipe, raw_inputs, settings=s, store=store, site="shoplane")
+    async with open_run(plan, settings=s, store=store, run_id=run_id, browser=b,
+                        sessions=sessions) as ctx:
+        await run_prepare_phase(ctx, plan.login, sessions)
+
+`plan_run` does everything that needs no browser and may refuse (site, inputs, secrets);
+`open_run` gives a fresh browser context (saved session, domain guard) and the RunContext.
+`agent.engine.prepare`, `agent.engine.commit` and `agent.engine.reconcile` are built from
+these, so all three see the same sessions, domain guard, masking and evidence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from agent.browser.guard import SiteGuard
+from agent.browser.login import SessionManager, account_of, login_recipe_for
+from agent.core.errors import ConfigError, InputError, StepError
+from agent.core.secrets import Masker
+from agent.core.settings import Settings
+from agent.engine.context import RunContext
+from agent.engine.execute import execute_steps
+from agent.engine.secrets import resolve_secrets
+from agent.recipes.inputs import bind_inputs
+from agent.recipes.model import Recipe, find_recipe, load_recipe
+from agent.recipes.templating import render
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
+
+    from evidence.api import EvidenceSink
+
+MAX_CALL_DEPTH = 5
+
+
+@contextlib.asynccontextmanager
+async def open_browser(
+    settings: Settings, browser: Browser | None, headed: bool
+) -> AsyncIterator[Any]:
+    """The given browser, or a new Chromium closed on exit."""
+    if browser is not None:
+        yield browser
+        return
+    from playwright.async_api import async_playwright
+
+    from agent.browser.launch import launch
+
+    async with async_playwright() as pw:
+        own = await launch(pw, settings.browser, headless=False if headed else None)
+        try:
+            yield own
+        finally:
+            await own.close()
+
+
+def site_name_for(recipe: Recipe, settings: Settings, site: str | None) -> str:
+    name = site or recipe.site
+    if not name:
+        raise ConfigError(f"recipe {recipe.name} names no site", hint="pass --site NAME")
+    if name not in settings.sites:
+        known = ", ".join(settings.sites) or "none"
+        raise ConfigError(
+            f"site {name!r} is not in {settings.source or 'config.yaml'} (sites: {known})",
+            hint="add it under `sites:` with base_url and credentials",
+        )
+    return name
+
+
+def recipe_folder(settings: Settings, site: str | None) -> str | None:
+    """The recipe folder (flavor) of a configured site; None: any folder."""
+    if site is None:
+        return None
+    if site not in settings.sites:
+        known = ", ".join(settings.sites) or "none"
+        raise ConfigError(
+            f"site {site!r} is not in {settings.source or 'config.yaml'} (sites: {known})",
+            hint="add it under `sites:` with base_url and credentials",
+        )
+    return settings.sites[site].flavor or site
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run needs before any browser starts."""
+
+    recipe: Recipe
+    site_name: str
+    inputs: dict[str, Any]  # bound to the recipe's input schema
+    login: Recipe | None  # the `session:` recipe, when the recipe reuses a login
+    masker: Masker  # every secret the run may type, registered with the store too
+
+
+def plan_run(
+    recipe: Recipe,
+    raw_inputs: Mapping[str, Any],
+    *,
+    settings: Settings,
+    store: EvidenceSink,
+    site: str | None = None,
+    row: int | None = None,
+) -> RunPlan:
+    """ConfigError (site), InputError (inputs) or SecretError (secrets) before anything runs."""
+    site_name = site_name_for(recipe, settings, site)
+    bound = bind_inputs(recipe, raw_inputs, row=row)
+    login = login_recipe_for(recipe)
+    masker = resolve_secrets([recipe], settings, site_name, store)
+    return RunPlan(recipe, site_name, bound, login, masker)
+
+
+@contextlib.asynccontextmanager
+async def open_run(
+    plan: RunPlan,
+    *,
+    settings: Settings,
+    store: EvidenceSink,
+    run_id: str,
+    browser: Browser | None,
+    sessions: SessionManager,
+    dry_run: bool = False,
+    headed: bool = False,
+) -> AsyncIterator[RunContext]:
+    """The browser (the given one, or a new one closed on exit) and a fresh run context."""
+    async with (
+        open_browser(settings, browser, headed) as chromium,
+        run_context(
+            chromium,
+            recipe=plan.recipe,
+            settings=settings,
+            site_name=plan.site_name,
+            store=store,
+            run_id=run_id,
+            inputs=plan.inputs,
+            masker=plan.masker,
+            sessions=sessions,
+            dry_run=dry_run,
+            headed=headed,
+        ) as ctx,
+    ):
+        yield ctx
+
+
+@contextlib.asynccontextmanager
+async def run_context(
+    chromium: Browser,
+    *,
+    recipe: Recipe,
+    settings: Settings,
+    site_name: str,
+    store: EvidenceSink,
+    run_id: str,
+    inputs: dict[str, Any],
+    masker: Masker,
+    sessions: SessionManager,
+    dry_run: bool = False,
+    headed: bool = False,
+) -> AsyncIterator[RunContext]:
+    """A fresh browser context (saved session, domain guard) and the run's RunContext."""
+    site = settings.sites[site_name]
+    context = await sessions.new_context(chromium, site_name, account_of(site.credentials))
+    try:
+        page = await context.new_page()
+        guard = SiteGuard(site)
+        ctx = RunContext(
+            recipe=recipe,
+            settings=settings,
+            site_name=site_name,
+            site=site,
+            sink=store,
+            run_id=run_id,
+            page=page,
+            browser_context=context,
+            guard=guard,
+            inputs=inputs,
+            run_steps_impl=execute_steps,
+            call_recipe_impl=call_recipe,
+            masker=masker,
+            dry_run=dry_run,
+            headed=headed,
+        )
+        if settings.evidence.trace:
+            await context.tracing.start(screenshots=True, snapshots=True)
+            ctx.tracing = True
+        ctx.watch_navigation()
+        await guard.install(
+            context,
+            lambda url, why: ctx.event("navigation_blocked", {"url": url, "reason": why}),
+        )
+        yield ctx
+        await ctx.save_trace()  # no-op when the run already saved it before it was sealed
+    finally:
+        await context.close()
+
+
+async def run_prepare_phase(
+    ctx: RunContext, login: Recipe | None, sessions: SessionManager
+) -> None:
+    """Log in if needed, then the steps before the gate; on session expiry, once: log in
+    again and repeat them (they change nothing, so repeating is safe)."""
+    if login is not None:
+        await sessions.ensure_logged_in(ctx, login)
+        if login.logged_out is not None:
+            ctx.login_form = login.logged_out
+    relogged = False
+    while True:
+        ctx.values = {}
+        try:
+            await execute_steps(ctx, ctx.recipe.prepare_steps())
+            return
+        except StepError:
+            if relogged or login is None or not await sessions.expired(ctx, login):
+                raise
+            relogged = True
+            await sessions.relogin(ctx, login)
+
+
+def render_outputs(ctx: RunContext, *, partial: bool = False) -> dict[str, Any]:
+    """The recipe's `outputs`, masked; `partial` skips the ones not defined (yet)."""
+    out: dict[str, Any] = {}
+    scope = ctx.scope()
+    for name, template in ctx.recipe.outputs.items():
+        try:
+            out[name] = render(template, scope)
+        except StepError:
+            if not partial:
+                raise
+    masked: dict[str, Any] = ctx.masker.data(out)
+    return masked
+
+
+async def capture_failure(ctx: RunContext) -> None:
+    """Screenshot + DOM of the page the failure happened on (per evidence.capture)."""
+    from evidence.capture import wants_capture
+
+    if not wants_capture(ctx.settings.evidence.capture, "failure"):
+        return
+    with contextlib.suppress(Exception):  # the page may be gone; the error still counts
+        await ctx.capture_page("failure", timeout_ms=5_000, kind="failure_captured")
+
+
+async def call_recipe(ctx: RunContext, name: str, raw_inputs: dict[str, Any]) -> dict[str, Any]:
+    """The `call` step: another recipe of the same site, in this page, with its own scope."""
+    folder = ctx.recipe.flavor_dir
+    path = find_recipe(
+        name, folder.name if folder else None, root=folder.parent if folder else None
+    )
+    sub = load_recipe(path)
+    depth = sum(1 for _ in ctx.call_stack)
+    if depth >= MAX_CALL_DEPTH or name in ctx.call_stack:
+        chain = " -> ".join([*ctx.call_stack, name])
+        raise StepError(f"recipe calls go round in a circle or too deep: {chain}")
+    if sub.gate_index() is not None:
+        raise StepError(f"recipe {name} has a gate; only recipes without a gate can be called")
+    try:
+        bound = bind_inputs(sub, raw_inputs)
+    except InputError as exc:
+        raise StepError(f"calling {name}: {exc.message}", hint=exc.hint) from None
+    saved = (ctx.recipe, ctx.inputs, ctx.values)
+    ctx.recipe, ctx.inputs, ctx.values = sub, bound, {}
+    ctx.call_stack.append(name)
+    try:
+        await execute_steps(ctx, list(sub.steps))
+        return render_outputs(ctx)
+    finally:
+        ctx.call_stack.pop()
+        ctx.recipe, ctx.inputs, ctx.values = saved

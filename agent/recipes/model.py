@@ -1,0 +1,379 @@
+"""The recipe model and its library API.
+
+    load_recipe(path) -> Recipe              every problem at once, as one RecipeError
+    validate_paths(paths) -> list[Problem]   files and folders; never starts a browser
+    find_recipe(name_or_path, flavor) -> Path   recipes/<flavor>/<name>.yaml
+    recipe_schema() -> dict                  JSON Schema for editors (`aijia recipes schema`)
+
+A recipe::
+
+    name: prepare_refund
+    version: 1
+    site: shoplane
+    description: Open an order and prepare a refund; stops for approval before submitting.
+    inputs:
+      order_id: {type: string, pattern: "^[0-9A-Z]{14}$"}
+      amount:   {type: number, exclusiveMinimum: 0}
+    session: login
+    steps:
+      - goto: /orders?search={{ inputs.order_id }}
+      - ...
+      - gate: {action: refund, summary: "Refund {{ inputs.amount }}", binds: {...}}
+      - click: {role: button, name: Confirm refund}
+    outputs:
+      refund_id: "{{ refund_id }}"
+
+Steps before the first `gate` are the prepare phase; see agent/recipe_checks.py for the rule.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+from agent.browser.selectors import Selector
+from agent.core.errors import Location, Problem, RecipeError
+from agent.recipes.inputs import InputSpec
+from agent.recipes.yaml_source import SourceMap, YamlProblem, load_yaml_with_marks
+from agent.steps import AnyStep, Step
+from agent.steps.base import Params
+from agent.steps.flow import SetStep
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class LoggedInCheck(Params):
+    """How a login recipe tells that a saved session still works."""
+
+    url: str | None = Field(None, description="Page to open for the check (default: base_url).")
+    visible: Selector = Field(description="An element only a logged-in user sees.")
+
+
+class Recipe(BaseModel):
+    """A declarative recipe: which site, which inputs, which steps, which outputs."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={"$comment": "Aijia recipe; see agent/recipes/model.py"},
+    )
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="snake_case, the file's name.")
+    version: str = Field(
+        "1",
+        description="Bumped when the steps change meaning.",
+        json_schema_extra={"type": ["string", "integer", "number"]},
+    )
+    site: str | None = Field(None, description="Site name in config.yaml `sites`.")
+    description: str = Field("", description="What the recipe does, for people.")
+    inputs: dict[str, InputSpec] = Field(default_factory=dict, description="Declared inputs.")
+    session: str | None = Field(
+        None, description="Login recipe whose saved session this recipe reuses (e.g. login)."
+    )
+    logged_in: LoggedInCheck | None = Field(
+        None, description="(login recipes) how to tell a saved session still works."
+    )
+    logged_out: Selector | None = Field(
+        None,
+        description="(login recipes) an element of the login page: seeing it mid-run means "
+        "the session expired, and the runner logs in again once.",
+    )
+    steps: list[AnyStep] = Field(description="What to do, in order.")
+    outputs: dict[str, Any] = Field(
+        default_factory=dict, description="Result values (templates) recorded with the run."
+    )
+    reconcile: list[AnyStep] = Field(
+        default_factory=list,
+        description="Read-only steps that find out whether a commit already happened.",
+    )
+
+    _source: Path | None = PrivateAttr(None)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int | float) else value
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    @property
+    def flavor_dir(self) -> Path | None:
+        return self._source.parent if self._source else None
+
+    def gate_index(self) -> int | None:
+        """0-based index of the gate among the top-level steps, None without a gate."""
+        return next((i for i, s in enumerate(self.steps) if s.key == "gate"), None)
+
+    def prepare_steps(self) -> list[Step]:
+        gate = self.gate_index()
+        return list(self.steps if gate is None else self.steps[:gate])
+
+
+def recipe_schema() -> dict[str, Any]:
+    """The JSON Schema editors use (e.g. `# yaml-language-server: $schema=recipe.json`).
+
+    Pydantic's schema, refined: models that also accept a shorthand string (selectors like
+    `label=Amount`, `goto: /orders`, `expect: "{{ … }}"`) say so, and secret references are
+    allowed wherever config-like credentials are.
+    """
+    schema = Recipe.model_json_schema(by_alias=True)
+    models = _models_by_name(Recipe)
+    for name, definition in list(schema.get("$defs", {}).items()):
+        model = models.get(name)
+        if model is not None and _has_shorthand(model):
+            schema["$defs"][name] = {
+                "anyOf": [{"type": "string", "description": "shorthand form"}, definition],
+                "description": definition.get("description", ""),
+            }
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://aijia.dev/schema/recipe.json"
+    schema["title"] = "Aijia recipe"
+    return schema
+
+
+def _has_shorthand(model: type[BaseModel]) -> bool:
+    return "_shorthand" in model.__pydantic_decorators__.model_validators
+
+
+def _models_by_name(root: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    import typing
+
+    from agent.steps import STEP_TYPES
+
+    found: dict[str, type[BaseModel]] = {}
+    todo: list[Any] = [root, *STEP_TYPES.values()]
+    while todo:
+        tp = todo.pop()
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            if tp.__name__ in found:
+                continue
+            found[tp.__name__] = tp
+            todo += [f.annotation for f in tp.model_fields.values()]
+        else:
+            todo += list(typing.get_args(tp))
+    return found
+
+
+def _parse(path: Path) -> tuple[Recipe | None, list[Problem]]:
+    from agent.recipes.checks import check_recipe, check_structure
+    from agent.recipes.problems import translate_errors
+
+    try:
+        raw, smap = load_yaml_with_marks(path)
+    except YamlProblem as exc:
+        return None, [exc.problem]
+    except OSError as exc:
+        return None, [Problem(Location(str(path), 1), f"cannot read recipe: {exc.strerror}")]
+    if not isinstance(raw, dict):
+        return None, [
+            smap.problem((), "a recipe is a mapping with name, steps, …", hint="see recipe_schema")
+        ]
+    problems, bad_steps = check_structure(raw, smap)
+    # Validate each step on its own so that one bad step does not hide the other problems;
+    # a bad step is replaced by a placeholder that still defines the names it would set.
+    top = dict(raw)
+    lists: dict[str, list[Any]] = {}
+    for field in ("steps", "reconcile"):
+        if isinstance(raw.get(field), list):
+            lists[field] = raw[field]
+            top[field] = []
+    try:
+        Recipe.model_validate(top)
+        top_ok = True
+    except ValidationError as exc:
+        problems += translate_errors(exc, raw, smap, skip=bad_steps)
+        top_ok = False
+    for field, raw_steps in lists.items():
+        top[field] = []
+        for i, raw_step in enumerate(raw_steps):
+            where = (field, i)
+            if where in bad_steps:
+                top[field].append(_placeholder(raw_step))
+                continue
+            try:
+                top[field].append(_STEP.validate_python(raw_step))
+            except ValidationError as exc:
+                problems += translate_errors(exc, raw, smap, skip=bad_steps, prefix=where)
+                top[field].append(_placeholder(raw_step))
+    if not top_ok:
+        return None, _sorted(problems)
+    recipe = Recipe.model_validate(top)
+    recipe._source = path.resolve()
+    problems += check_recipe(recipe, raw, smap)
+    return recipe, _sorted(problems)
+
+
+_STEP: TypeAdapter[Any] = TypeAdapter(AnyStep)
+
+
+def _placeholder(raw_step: Any) -> Step:
+    """Stands in for an invalid step: defines what it would have, checks nothing else."""
+    names: list[str] = []
+    if isinstance(raw_step, dict):
+        for key in ("extract", "set"):
+            if isinstance(raw_step.get(key), dict):
+                names += [str(k) for k in raw_step[key]]
+        call = raw_step.get("call")
+        if isinstance(call, dict) and isinstance(call.get("as"), str):
+            names.append(call["as"])
+    return SetStep.model_validate({"set": dict.fromkeys(names)})
+
+
+def _sorted(problems: list[Problem]) -> list[Problem]:
+    def key(p: Problem) -> tuple[int, int]:
+        return (p.location.line, p.location.column) if p.location else (0, 0)
+
+    return sorted(problems, key=key)
+
+
+_LOADED: dict[tuple[str, int, int], Recipe] = {}
+
+
+def load_recipe(path: Path | str) -> Recipe:
+    """Read and validate one recipe; RecipeError listing every problem.
+
+    Valid recipes are cached by path, size and modification time (a batch loads its recipe
+    and login recipe for every row); an edited file is read again.
+    """
+    file = Path(path)
+    try:
+        stat = file.stat()
+        key = (str(file.resolve()), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        key = None
+    if key is not None and key in _LOADED:
+        return _LOADED[key]
+    recipe, problems = _parse(file)
+    if problems or recipe is None:
+        raise RecipeError(problems, hint="`aijia recipes validate FILE` lists the same problems")
+    if key is not None:
+        _LOADED[key] = recipe
+    return recipe
+
+
+def validate_paths(paths: Iterable[Path | str]) -> list[Problem]:
+    """Every problem in these recipe files and folders (folders: every *.yaml inside)."""
+    problems: list[Problem] = []
+    for file in _recipe_files(paths):
+        problems += _parse(file)[1]
+    return problems
+
+
+def _recipe_files(paths: Iterable[Path | str]) -> list[Path]:
+    files: list[Path] = []
+    for item in paths:
+        path = Path(item)
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+        else:
+            files.append(path)
+    return files
+
+
+def recipes_root() -> Path:
+    """Where recipes live: $AIJIA_RECIPES, else ./recipes, else the project's recipes/."""
+    env = os.environ.get("AIJIA_RECIPES")
+    if env:
+        return Path(env)
+    local = Path.cwd() / "recipes"
+    return local if local.is_dir() else PROJECT_ROOT / "recipes"
+
+
+def list_recipes(root: Path | None = None) -> list[Path]:
+    root = root or recipes_root()
+    return _recipe_files([root]) if root.is_dir() else []
+
+
+def find_recipe(
+    name_or_path: str | Path, flavor: str | None = None, *, root: Path | None = None
+) -> Path:
+    """A recipe file by path, or by name in recipes/<flavor>/; RecipeError when not found."""
+    text = str(name_or_path)
+    candidate = Path(text)
+    if text.endswith((".yaml", ".yml")) or os.sep in text:
+        if candidate.is_file():
+            return candidate
+        raise RecipeError([Problem(None, f"recipe file {text} does not exist")])
+    root = root or recipes_root()
+    folders = [root / flavor] if flavor else sorted(p for p in root.glob("*") if p.is_dir())
+    found = [f / f"{text}{ext}" for f in folders for ext in (".yaml", ".yml")]
+    found = [f for f in found if f.is_file()]
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        flavors = ", ".join(f.parent.name for f in found)
+        raise RecipeError(
+            [Problem(None, f"recipe {text!r} exists for several sites: {flavors}")],
+            hint="name the site (--site) or give the file path",
+        )
+    known = sorted({p.stem for f in folders if f.is_dir() for p in f.glob("*.y*ml")})
+    close = difflib.get_close_matches(text, known, n=1)
+    where = f"{root / flavor}" if flavor else f"{root}/*"
+    hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known) or 'none'}"
+    raise RecipeError([Problem(None, f"no recipe {text!r} in {where}")], hint=hint)
+
+
+__all__ = [
+    "LoggedInCheck",
+    "Recipe",
+    "SourceMap",
+    "find_recipe",
+    "list_recipes",
+    "load_recipe",
+    "recipe_schema",
+    "recipes_root",
+    "validate_paths",
+]
+
+
+def outline(recipe: Recipe) -> list[tuple[str, str, str, str]]:
+    """(number, phase, kind, one-line summary) per step, nested steps included; for `show`."""
+    from agent.browser.selectors import Selector
+
+    rows: list[tuple[str, str, str, str]] = []
+    gate = recipe.gate_index()
+
+    def walk(steps: list[Step], phase_of: Any) -> None:
+        for i, step in enumerate(steps):
+            params = step.params if step.key not in ("if", "for_each") else None
+            if isinstance(params, Selector):
+                summary = params.describe()
+            elif step.key == "if":
+                summary = f"if {getattr(step, 'if_', '')}"
+            elif step.key == "for_each":
+                summary = f"for each in {getattr(step, 'for_each', '')}"
+            elif isinstance(params, BaseModel):
+                dumped = params.model_dump(exclude_defaults=True, by_alias=True)
+                summary = " ".join(f"{k}={v!r}" for k, v in dumped.items())
+            elif isinstance(params, dict):
+                summary = ", ".join(params)
+            else:
+                summary = str(params)
+            if step.name:
+                summary = f"{step.name}: {summary}"
+            rows.append((step.number, phase_of(i), step.key, summary[:100]))
+            for _, children in step.children():
+                walk(children, lambda _i, p=phase_of(i): p)
+
+    def top_phase(i: int) -> str:
+        if gate is None or i < gate:
+            return "prepare"
+        return "gate" if i == gate else "commit"
+
+    walk(recipe.steps, top_phase)
+    return rows

@@ -1,0 +1,148 @@
+"""Jinja2 templates in recipes: sandboxed, strict about undefined names.
+
+A string that is exactly one expression (`"{{ inputs.amount }}"`) renders to the native value
+(a number stays a number); any other string renders to text. In scope: `inputs`, `site`, `run`
+and every value set or extracted by an earlier step.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from jinja2 import (
+    StrictUndefined,
+    Template,
+    TemplateSyntaxError,
+    Undefined,
+    UndefinedError,
+    meta,
+    nodes,
+)
+from jinja2.environment import TemplateExpression
+from jinja2.sandbox import SandboxedEnvironment
+
+from agent.core.errors import StepError
+
+# Names every template may use besides the recipe's own values.
+BUILTIN_NAMES = frozenset({"inputs", "site", "run"})
+
+_WHOLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
+
+_env: SandboxedEnvironment | None = None
+
+
+def environment() -> SandboxedEnvironment:
+    global _env
+    if _env is None:
+        env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+        env.filters["money"] = lambda v: f"{float(v):.2f}"
+        env.filters["days_since"] = days_since
+        _env = env
+    return _env
+
+
+def days_since(value: Any) -> float:
+    """Days from a date/datetime (or ISO text) until now, UTC; for delay checks in recipes."""
+    from datetime import UTC, date, datetime
+
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace(" UTC", "+00:00").replace("Z", "+00:00"))
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if not isinstance(value, datetime):
+        raise StepError(f"days_since needs a date, got {type(value).__name__} {value!r}")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return round((datetime.now(UTC) - value).total_seconds() / 86400, 2)
+
+
+def is_template(text: str) -> bool:
+    return "{{" in text or "{%" in text
+
+
+def _whole_expression(text: str) -> str | None:
+    match = _WHOLE_EXPRESSION.match(text)
+    if match is None:
+        return None
+    expr = match.group("expr")
+    # "{{ a }} and {{ b }}" is not one expression
+    return None if "{{" in expr or "}}" in expr else expr
+
+
+def render(value: Any, scope: Mapping[str, Any]) -> Any:
+    """Render strings (recursively in lists and dicts); other values pass through."""
+    if isinstance(value, str):
+        return render_text(value, scope)
+    if isinstance(value, list):
+        return [render(v, scope) for v in value]
+    if isinstance(value, dict):
+        return {k: render(v, scope) for k, v in value.items()}
+    return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(text: str) -> Template | TemplateExpression:
+    """Compiling is the slow part of Jinja2; a recipe's templates are few and reused."""
+    env = environment()
+    expr = _whole_expression(text)
+    if expr is not None:
+        return env.compile_expression(expr, undefined_to_none=False)
+    return env.from_string(text)
+
+
+def render_text(text: str, scope: Mapping[str, Any]) -> Any:
+    if not is_template(text):
+        return text
+    try:
+        compiled = _compiled(text)
+        if isinstance(compiled, Template):
+            return compiled.render(**scope)
+        value = compiled(**scope)
+        if isinstance(value, Undefined):
+            str(value)  # StrictUndefined raises UndefinedError naming the variable
+        return value
+    except UndefinedError as exc:
+        raise StepError(
+            f"template {text!r}: {exc.message}",
+            hint="the name is not an input and no earlier step set or extracted it",
+        ) from None
+    except TemplateSyntaxError as exc:
+        raise StepError(f"template {text!r} is not valid Jinja2: {exc.message}") from None
+    except Exception as exc:  # a filter or comparison failing on the values it got
+        raise StepError(f"template {text!r} failed: {type(exc).__name__}: {exc}") from None
+
+
+def truthy(value: Any) -> bool:
+    """Conditions: native truthiness, and the strings 'false', 'no', '0', '' are false."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "false", "no", "0", "none")
+    return bool(value)
+
+
+def parse(text: str) -> nodes.Template:
+    """Parse a template (a whole expression counts as `{{ … }}`); TemplateSyntaxError."""
+    return environment().parse(text)
+
+
+def referenced_names(text: str) -> set[str]:
+    """Top-level names a template reads (jinja2.meta), excluding its own loop/set names."""
+    return set(meta.find_undeclared_variables(parse(text)))
+
+
+def attribute_uses(text: str, base: str) -> list[str]:
+    """`inputs.order_id` and `inputs['order_id']` in the template -> ["order_id"]."""
+    found: list[str] = []
+    tree = parse(text)
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        target = node.node  # type: ignore[attr-defined]
+        if isinstance(target, nodes.Name) and target.name == base:
+            if isinstance(node, nodes.Getattr):
+                found.append(node.attr)
+            else:
+                arg = node.arg  # type: ignore[attr-defined]
+                if isinstance(arg, nodes.Const) and isinstance(arg.value, str):
+                    found.append(arg.value)
+    return found
