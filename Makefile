@@ -39,12 +39,16 @@ demo: setup
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy agent evidence sandbox cli.py
 
-test: setup lint typecheck
+test: setup lint typecheck   # everything: real Chromium against the sandbox (~10 min on 2 cores)
 	$(PY) -m pytest --durations=10
+
+unit: setup   # the fast tier: no Chromium, no sandbox (`browser` marker, see tests/conftest.py)
+	$(PY) -m pytest -m "not browser" -q
 
 bench: setup   # figures in bench/REPORT.md; each prints its own
 	$(PY) -m bench --rounds 12 --orders 32

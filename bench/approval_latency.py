@@ -5,10 +5,11 @@
     figures.median_s, figures.worst_s
 
 Each round prepares a refund up to its gate as `lead` (not timed), then times what a reviewer
-waits for after `aijia approve`: the approval transaction, the fresh context with the saved
-session, the prepare phase repeated, the binds re-verified, the commit click and the
-confirmation page. Chromium is already running (as in a worker or `aijia approve` with a warm
-browser); evidence capture is as shipped (`on_action`). Goal: at most 2 s.
+waits for after `aijia approve` (the facade's `approve`, then `resume`, as the CLI does): the
+approval transaction, the fresh context with the saved session, the prepare phase repeated,
+the binds re-verified, the commit click and the confirmation page. Chromium is already
+running (as in a worker or `aijia approve` with a warm browser); evidence capture is as
+shipped (`on_action`). Goal: at most 2 s.
 """
 
 from __future__ import annotations
@@ -24,10 +25,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from agent import AsyncAijia, RunState, Settings, load_config
 from agent.browser.launch import launch
-from agent.core.settings import PROJECT_ROOT, Settings, load_config
-from agent.core.states import RunState
-from agent.recipes.model import find_recipe, load_recipe
+from agent.core.settings import PROJECT_ROOT
 
 GOAL_S = 2.0
 
@@ -94,9 +94,6 @@ async def measure(rounds: int = 5, capture: str = "on_action") -> Figures:
     the screenshots and DOM snapshots of the repeated prepare phase cost)."""
     from playwright.async_api import async_playwright
 
-    from agent.gates.decide import approve_gate
-    from agent.gates.policy import Policy
-    from agent.gates.recorder import resume_approved, start_run
     from evidence.store import EvidenceStore
     from sandbox.testing import SandboxServer
 
@@ -106,36 +103,24 @@ async def measure(rounds: int = 5, capture: str = "on_action") -> Figures:
         with SandboxServer(workdir / "sandbox", flavors="shoplane") as sandbox:
             os.environ.update(sandbox.env())
             settings = _settings(workdir, sandbox.url("shoplane").rstrip("/"), capture)
-            recipe = load_recipe(find_recipe("prepare_refund", "shoplane"))
             orders = sandbox.find_orders("shoplane", "delivered", limit=rounds)
-            policy = Policy(settings.policy)
             async with async_playwright() as pw:
                 browser = await launch(pw, settings.browser)
                 with EvidenceStore.open(settings) as store:
+                    aijia = AsyncAijia(settings, store=store, browser=browser)
+                    recipe = aijia.recipe("prepare_refund", "shoplane")
                     for order in orders:
                         inputs = {"order_id": order.order_id, "amount": "1.00", "reason": "other"}
-                        paused = await start_run(
-                            recipe,
-                            inputs,
-                            user="lead",
-                            settings=settings,
-                            store=store,
-                            browser=browser,
-                        )
+                        paused = await aijia.run(recipe, inputs, as_user="lead")
                         assert paused.gate is not None and paused.gate.gate_id, paused.error
                         started = time.perf_counter()
-                        decision = approve_gate(store, policy, paused.gate.gate_id, user="reviewer")
+                        decision = await aijia.approve(paused.gate.gate_id, as_user="reviewer")
                         figures.approval_only_s.append(time.perf_counter() - started)
-                        done = await resume_approved(
-                            decision.run_id,
-                            user="reviewer",
-                            settings=settings,
-                            store=store,
-                            browser=browser,
-                        )
+                        done = await aijia.resume(decision.run_id, as_user="reviewer")
                         figures.approve_to_done_s.append(time.perf_counter() - started)
                         assert done.state is RunState.DONE, done.error
                         figures.approve_to_refund_s.append(_confirmed_after(store, done.run_id))
+                    await aijia.close()
                 await browser.close()
             refunds = sandbox.ledger("shoplane")["refunds"]
             assert len(refunds) == rounds, f"{len(refunds)} refunds for {rounds} approvals"

@@ -2,8 +2,9 @@
 
     .venv/bin/python -m bench.capture [RUNS_PER_POLICY]
 
-Starts the ShopLane sandbox on free ports, runs recipes/shoplane/lookup_order.yaml against
-delivered orders with one Chromium, one warm-up run per policy (it logs in and saves the
+Starts the ShopLane sandbox on free ports, runs recipes/shoplane/lookup_order.yaml through the
+facade (`AsyncAijia.run`, as the shipped policy's `lead`) against delivered orders with one
+Chromium, one warm-up run per policy (it logs in and saves the
 session), then RUNS_PER_POLICY timed runs. Reports the median wall time per run, its ratio to
 capture `off` (the goal: full capture at most 1.3x), and the evidence bytes a run adds
 (database + files). Screenshots are PNG unless AIJIA_BENCH_FORMAT=webp.
@@ -19,9 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent.core.settings import BrowserSettings, EvidenceSettings, Settings, SiteSettings
-from agent.core.states import RunState
-from agent.engine.prepare import run_recipe
+from agent import AsyncAijia, RunState, Settings, load_config
+from agent.core.settings import BrowserSettings, EvidenceSettings, SiteSettings
 from agent.recipes.model import load_recipe
 from evidence.store import EvidenceStore
 from sandbox.testing import SandboxServer
@@ -55,11 +55,13 @@ async def bench(runs: int) -> None:
             flavor="shoplane",
             credentials={"username": lead.username, "password": {"$env": "SHOPLANE_PASSWORD"}},
         )
+        shipped = load_config(PROJECT / "config.yaml").policy  # who may run what
         settings = {
             policy: Settings(
                 data_dir=Path(tmp) / policy,
                 evidence=EvidenceSettings(capture=policy, screenshot_format=fmt),
                 sites={"shoplane": site},
+                policy=shipped,
             )
             for policy in POLICIES
         }
@@ -68,16 +70,14 @@ async def bench(runs: int) -> None:
         before: dict[str, int] = {}
         async with async_playwright() as pw:
             browser = await launch(pw, BrowserSettings())
+            aijias = {
+                policy: AsyncAijia(s, store=stores[policy], browser=browser)
+                for policy, s in settings.items()
+            }
 
             async def once(policy: str, order_id: str) -> float:
                 started = time.perf_counter()
-                result = await run_recipe(
-                    recipe,
-                    {"order_id": order_id},
-                    settings=settings[policy],
-                    store=stores[policy],
-                    browser=browser,
-                )
+                result = await aijias[policy].run(recipe, {"order_id": order_id}, as_user="lead")
                 assert result.state is RunState.DONE, result.error
                 return time.perf_counter() - started
 

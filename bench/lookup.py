@@ -2,7 +2,8 @@
 
 Both sides use the same Chromium, the same sandbox (ShopLane, over HTTP on 127.0.0.1), a saved
 login (storage state) and a fresh browser context per lookup, and read the same fields by the
-same labels. Aijia's side includes everything a real run does (input binding, the evidence
+same labels. Aijia's side is the public facade (`AsyncAijia.run`, as the shipped policy's
+`lead`) and includes everything a real run does (the policy check, input binding, the evidence
 store's hash-chained events in SQLite, the allowed-domain guard) with screenshot/DOM capture
 off (`evidence.capture: off`), as the issue asks. The two alternate, A B A B …, so that drift
 in machine load hits both alike; the report gives medians and the ratio of medians.
@@ -17,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent import AsyncAijia, RunState, Settings, load_config
 from agent.browser.launch import launch
-from agent.core.settings import PROJECT_ROOT, Settings, load_config
-from agent.core.states import RunState
-from agent.engine.prepare import run_batch, run_recipe
-from agent.recipes.model import find_recipe, load_recipe
+from agent.core.settings import PROJECT_ROOT
+
+USER = "lead"  # the shipped policy's support lead (role agent_runner)
 
 FIELDS = (
     "Order ID",
@@ -114,46 +115,38 @@ async def run_all(rounds: int, batch_orders: int, levels: list[int]) -> Results:
             os.environ.update(sandbox.env())
             base_url = sandbox.url("shoplane").rstrip("/")
             settings = bench_settings(workdir, base_url)
-            recipe = load_recipe(find_recipe("lookup_order", "shoplane"))
             creds = sandbox.credentials("shoplane")
             orders = [o.order_id for o in sandbox.find_orders("shoplane", None)]
             async with async_playwright() as pw:
                 browser = await launch(pw, settings.browser)
                 state = await login_state(browser, base_url, creds.username, creds.password)
                 with EvidenceStore.open(settings) as store:
+                    aijia = AsyncAijia(settings, store=store, browser=browser)
+                    recipe = aijia.recipe("lookup_order", "shoplane")
                     # warm-up: Aijia logs in once and saves its session, both warm the server
-                    await run_recipe(
-                        recipe,
-                        {"order_id": orders[0]},
-                        settings=settings,
-                        store=store,
-                        browser=browser,
-                    )
+                    await aijia.run(recipe, {"order_id": orders[0]}, as_user=USER)
                     await hand_written_lookup(browser, base_url, state, orders[0])
                     for i in range(rounds):
                         order_id = orders[(i + 1) % len(orders)]
                         started = time.perf_counter()
-                        result = await run_recipe(
-                            recipe,
-                            {"order_id": order_id},
-                            settings=settings,
-                            store=store,
-                            browser=browser,
-                        )
+                        result = await aijia.run(recipe, {"order_id": order_id}, as_user=USER)
                         results.aijia_s.append(time.perf_counter() - started)
                         if result.state is not RunState.DONE:
                             raise RuntimeError(f"lookup_order failed: {result.error}")
                         started = time.perf_counter()
                         await hand_written_lookup(browser, base_url, state, order_id)
                         results.script_s.append(time.perf_counter() - started)
+                    await aijia.close()
                     await browser.close()
                     for level in levels:
                         rows = [{"order_id": o} for o in orders[:batch_orders]]
-                        started = time.perf_counter()
-                        batch = await run_batch(
-                            recipe, rows, settings=settings, store=store, concurrency=level
-                        )
-                        elapsed = time.perf_counter() - started
+                        # its own Chromium, started inside the timing, as `aijia run -f` does
+                        async with AsyncAijia(settings, store=store) as batch_aijia:
+                            started = time.perf_counter()
+                            batch = await batch_aijia.run_batch(
+                                recipe, rows, as_user=USER, concurrency=level
+                            )
+                            elapsed = time.perf_counter() - started
                         failed = [r for r in batch if r.state is not RunState.DONE]
                         if failed:
                             raise RuntimeError(f"batch at {level}: {failed[0].error}")

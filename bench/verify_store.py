@@ -5,7 +5,9 @@
 Each run looks like a `lookup_order` trail: run_created, customer_asked, two state changes,
 three page_reviewed events with a screenshot (8 KiB, unique per run) and a DOM snapshot
 (4 KiB), action_done, run_finished, and the sealing transition. Setup writes with
-synchronous=OFF to save time; verify reads as it would in production.
+synchronous=OFF to save time (straight into the store: these are not runs of a recipe);
+verify reads as it would in production, through the facade (`Aijia.verify`, what
+`aijia evidence verify --all` calls).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent.core.states import RunState
+from agent import Aijia, RunState, Settings
 from evidence.events import ActionDone, PageReviewed
 from evidence.store import EvidenceStore
 
@@ -63,9 +65,9 @@ def main(argv: list[str]) -> None:
     db_bytes = sum(p.stat().st_size for p in root.glob("evidence.db*"))
     file_bytes = sum(p.stat().st_size for p in (root / "objects").rglob("*") if p.is_file())
     print(f"store: {db_bytes / 2**20:.1f} MiB database, {file_bytes / 2**20:.1f} MiB files")
-    with EvidenceStore(root) as store:
+    with EvidenceStore(root) as store, Aijia(Settings(data_dir=root.parent), store=store) as aijia:
         started = time.perf_counter()
-        report = store.verify()
+        report = aijia.verify()
         elapsed = time.perf_counter() - started
     print(
         f"verify --all: {report.runs_checked} runs, {report.events_checked} events, "

@@ -35,8 +35,8 @@ from urllib.parse import quote
 import httpx
 import pyotp
 
-from sandbox.errors import SandboxError
 from sandbox.accounts import ACCOUNTS, ENV_NAMES
+from sandbox.errors import SandboxError
 from sandbox.fixtures import OrderSummary, find_orders
 from sandbox.seed import DEFAULT_COUNT, DEFAULT_SEED, FLAVORS
 

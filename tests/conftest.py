@@ -1,18 +1,98 @@
-"""Shared fixtures: the browser pytest-playwright launches, and (below) the sandbox server."""
+"""Shared fixtures: one event loop and one Chromium for the session, the facade over them
+(`aijia_for`), the installed `aijia` command, the sandbox server, and the two test tiers.
+
+Tiers: every test that needs Chromium or the sandbox is marked `browser` (automatically, from
+the fixtures it uses, below in `pytest_collection_modifyitems`; by hand where a test starts
+browsers in a subprocess). `make unit` runs `pytest -m "not browser"`; `make test` runs all.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import sys
 import threading
-from collections.abc import Coroutine, Iterator
-from typing import Any, TypeVar
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
 from agent.browser.launch import launch_options
-from agent.core.settings import BrowserSettings
+from agent.core.settings import BrowserSettings, PolicySettings, RolePolicy, Settings
+
+if TYPE_CHECKING:
+    from agent import AsyncAijia
 
 T = TypeVar("T")
+
+# Fixtures that start Chromium or the sandbox: a test using any of them (directly or through
+# another fixture) is in the `browser` tier. pytest-playwright's own are included.
+BROWSER_FIXTURES = frozenset(
+    {"chromium", "sandbox", "sandbox_server", "page", "context", "browser", "browser_type"}
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.browser)
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+def aijia_command() -> str:
+    """The installed `aijia` console script: the one next to this Python (a venv's bin/),
+    else the first on PATH."""
+    found = shutil.which("aijia", path=str(Path(sys.executable).parent)) or shutil.which("aijia")
+    if found is None:
+        pytest.fail("the `aijia` command is not installed: pip install -e '.[dev]'")
+    return found
+
+
+# --------------------------------------------------------------------------- the facade
+
+# Roles for tests whose settings come without a policy (the engine's local back office).
+TEST_ROLES = {
+    "runner": RolePolicy(run=["*"]),
+    "reviewer": RolePolicy(approve=["*"]),
+    "supervisor": RolePolicy(run=["*"], approve=["*"]),
+}
+# user -> roles; `tester` starts runs, `reviewer` approves them (never their own).
+TEST_USERS = {"tester": ["runner"], "reviewer": ["reviewer"], "supervisor": ["supervisor"]}
+
+
+def add_policy_users(settings: Settings, users: Mapping[str, Sequence[str]]) -> None:
+    """List `users` (user -> roles) in the settings' policy, declaring the TEST_ROLES they
+    name that it lacks; validated as config.yaml would be."""
+    raw = settings.policy.model_dump()
+    for roles in users.values():
+        for role in roles:
+            if role not in raw["roles"] and role in TEST_ROLES:
+                raw["roles"][role] = TEST_ROLES[role].model_dump()
+    if raw["roles"] and raw["supervisor_role"] not in raw["roles"]:
+        raw["roles"][raw["supervisor_role"]] = TEST_ROLES["supervisor"].model_dump()
+    raw["users"] = {**raw["users"], **{u: list(r) for u, r in users.items()}}
+    settings.policy = PolicySettings.model_validate(raw)
+
+
+def aijia_for(
+    settings: Settings,
+    store: Any,
+    chromium: Any,
+    *,
+    users: Mapping[str, Sequence[str]] | None = None,
+) -> AsyncAijia:
+    """The facade over a test's settings and store and the session's Chromium (its coroutines
+    run on the session loop: `run(aijia.run(...))`). `users` are added to the policy first;
+    the facade reads the policy when built, so later edits of settings.policy's rules (limits,
+    users) still apply, but a replaced `settings.policy` does not."""
+    from agent import AsyncAijia
+
+    if users:
+        add_policy_users(settings, users)
+    return AsyncAijia(settings, store=store, browser=chromium)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import click
 import typer.main
@@ -11,7 +12,7 @@ import typer.main
 from cli import app
 
 
-def _walk(group: click.Command, prefix: str = "") -> list[tuple[str, click.Command]]:
+def _walk(group: Any, prefix: str = "") -> list[tuple[str, click.Command]]:
     found = [(prefix or "aijia", group)]
     if isinstance(group, click.Group):
         for name, sub in group.commands.items():

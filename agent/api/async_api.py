@@ -88,10 +88,13 @@ class AsyncAijia:
         return self._store
 
     async def _chromium(self, headed: bool = False) -> Browser | None:
-        """The shared Chromium; None for a headed run (it opens a window of its own)."""
+        """The shared Chromium (launched on first use, again if it died); None for a headed
+        run of our own (it opens a window of its own)."""
+        if not self._own_browser:
+            return self._browser  # the caller's: theirs to launch headed or not
         if headed:
             return None
-        if self._browser is not None and (not self._own_browser or self._browser.is_connected()):
+        if self._browser is not None and self._browser.is_connected():
             return self._browser
         self._launching = self._launching or asyncio.Lock()
         async with self._launching:
@@ -186,15 +189,23 @@ class AsyncAijia:
         """
         from agent.engine.lifecycle import auto_approve
         from agent.engine.prepare import run_recipe
+        from agent.engine.setup import plan_run
         from agent.gates.recorder import GateRecorder
 
         chosen = self.recipe(recipe, site)
         self.policy.check_may_run(as_user, chosen.name)
-        recorder = GateRecorder(self.store, self.settings, as_user, on_created=on_created)
+        recorder = GateRecorder(
+            self.store, self.settings, as_user, policy=self.policy, on_created=on_created
+        )
+        # site, inputs and every secret are checked before a browser starts
+        plan = plan_run(
+            chosen, inputs or {}, settings=self.settings, store=recorder, site=site, row=row
+        )
         browser = await self._chromium(headed)
         result = await run_recipe(
             chosen,
             inputs or {},
+            plan=plan,
             settings=self.settings,
             store=recorder,
             browser=browser,
@@ -305,7 +316,7 @@ class AsyncAijia:
         self.policy.check_known(as_user, "resume runs")
         gate = approved_gate(self.store, run_id, self.settings)
         recipe = recipe_of(self.store.get_run(run_id), self.settings)
-        recorder = GateRecorder(self.store, self.settings, as_user)
+        recorder = GateRecorder(self.store, self.settings, as_user, policy=self.policy)
         return await commit_approved(gate, recipe, recorder, browser=await self._chromium())
 
     async def reconcile(self, run_id: str, *, as_user: str) -> Reconciled:
@@ -319,6 +330,7 @@ class AsyncAijia:
             settings=self.settings,
             store=self.store,
             browser=await self._chromium(),
+            sessions=self._sessions,
         )
 
     # ------------------------------------------------------------------ evidence

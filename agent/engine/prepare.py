@@ -27,6 +27,7 @@ from agent.engine.context import RunContext
 from agent.engine.execute import execute_step
 from agent.engine.result import GateInfo, RunResult, with_duration
 from agent.engine.setup import (
+    RunPlan,
     capture_failure,
     open_run,
     plan_run,
@@ -56,13 +57,15 @@ async def run_recipe(
     case_id: str | None = None,
     row: int | None = None,
     sessions: SessionManager | None = None,
+    plan: RunPlan | None = None,
 ) -> RunResult:
     """Run one recipe to its gate (paused), to the end (done), or to a failure.
 
     Raises InputError, SecretError, ConfigError (nothing started); BrowserError when Chromium
-    cannot start. Step failures do not raise: they are in the result (state failed).
+    cannot start. Step failures do not raise: they are in the result (state failed). `plan`:
+    the run already planned by the caller (who checked it before starting a browser).
     """
-    plan = plan_run(recipe, inputs, settings=settings, store=store, site=site, row=row)
+    plan = plan or plan_run(recipe, inputs, settings=settings, store=store, site=site, row=row)
     record = store.create_run(
         recipe=recipe.name,
         recipe_version=recipe.version,

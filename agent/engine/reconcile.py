@@ -52,6 +52,7 @@ async def reconcile_run(
     settings: Settings,
     store: EvidenceSink,
     browser: Browser | None = None,
+    sessions: SessionManager | None = None,
 ) -> dict[str, Any]:
     """Run the recipe's read-only `reconcile` steps for a run and return what they read.
     Nothing here changes the run's state, and reconcile steps cannot change the back office
@@ -63,7 +64,7 @@ async def reconcile_run(
         )
     record = store.get_run(run_id)
     plan = plan_run(recipe, dict(record.inputs), settings=settings, store=store, site=record.site)
-    sessions = SessionManager(settings)
+    sessions = sessions or SessionManager(settings)
     async with open_run(
         plan, settings=settings, store=store, run_id=run_id, browser=browser, sessions=sessions
     ) as ctx:
@@ -110,6 +111,7 @@ async def settle_in_doubt(
     settings: Settings,
     store: EvidenceStore,
     browser: Browser | None = None,
+    sessions: SessionManager | None = None,
 ) -> Reconciled:
     """Settle an `in_doubt` run (or one left `committing` by a dead process): `done` when the
     recipe's reconcile steps say the action happened, else back to `approved`. Never retries.
@@ -142,6 +144,7 @@ async def settle_in_doubt(
         settings=settings,
         store=store,
         browser=browser,
+        sessions=sessions,
     )
     committed = values.get("committed")
     if not isinstance(committed, bool):

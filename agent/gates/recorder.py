@@ -40,10 +40,11 @@ class GateRecorder:
         settings: Settings,
         user: str,
         *,
+        policy: Policy | None = None,
         on_created: OnCreated | None = None,
     ) -> None:
         self.store, self.settings, self.user = store, settings, user
-        self.policy = Policy(settings.policy)
+        self.policy = policy or Policy(settings.policy)
         self._on_created = on_created
 
     # ------------------------------------------------------------------ policy's additions

@@ -6,12 +6,15 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from agent.core.settings import PROJECT_ROOT
+from tests.conftest import aijia_command
+
+pytestmark = pytest.mark.browser  # the demo starts its own sandbox and Chromium
 
 
 def test_demo_runs_the_main_job_and_commits_one_refund(tmp_path: Path) -> None:
@@ -21,7 +24,7 @@ def test_demo_runs_the_main_job_and_commits_one_refund(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     env = {**os.environ, "COLUMNS": "200"}
     done = subprocess.run(
-        [sys.executable, "-m", "cli", "demo", "-c", str(path)],
+        [aijia_command(), "demo", "-c", str(path)],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     out = done.stdout
@@ -32,7 +35,7 @@ def test_demo_runs_the_main_job_and_commits_one_refund(tmp_path: Path) -> None:
     runs = re.findall(r"aijia evidence show (\S+)", out)
     assert len(runs) == 2
     verified = subprocess.run(
-        [sys.executable, "-m", "cli", "evidence", "verify", *runs, "-c", str(path)],
+        [aijia_command(), "evidence", "verify", *runs, "-c", str(path)],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
+
+import pytest
 
 from agent.core.settings import PROJECT_ROOT
+from tests.conftest import aijia_command
 
 
 def _doctor(**env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cli", "doctor"],
+        [aijia_command(), "doctor"],
         cwd=PROJECT_ROOT,
         env={**os.environ, "COLUMNS": "200", **env},
         capture_output=True,
@@ -20,6 +22,7 @@ def _doctor(**env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.browser  # a set-up machine has Chromium; the doctor asks it for its version
 def test_doctor_is_happy_on_a_set_up_machine() -> None:
     done = _doctor()
     assert done.returncode == 0, done.stdout + done.stderr

@@ -1,18 +1,25 @@
-"""Engine fixtures: a local back office over HTTP, a real evidence store and settings pointing
-at both. (`loop`, `chromium` and `run` come from tests/conftest.py.)"""
+"""Engine fixtures: a local back office over HTTP, a real evidence store, settings pointing
+at both, and `aijia`: the facade over them and the session's Chromium, with the test policy
+(`tester` runs, `reviewer` approves). (`loop`, `chromium` and `run` come from
+tests/conftest.py.)"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from agent.core.settings import BrowserSettings, EvidenceSettings, Settings, SiteSettings
+from tests.conftest import TEST_USERS, aijia_for
 from tests.engine.site import PASSWORD, USER, LocalSite
 
+if TYPE_CHECKING:
+    from agent import AsyncAijia
+
 RECIPES = Path(__file__).parent / "recipes"
+RUNNER = "tester"  # the policy user the engine tests start runs as
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +60,10 @@ def store(settings: Settings) -> Iterator[Any]:
 
     with EvidenceStore.open(settings) as opened:
         yield opened
+
+
+@pytest.fixture
+def aijia(settings: Settings, store: Any, chromium: Any, run: Any) -> Iterator[AsyncAijia]:
+    facade = aijia_for(settings, store, chromium, users=TEST_USERS)
+    yield facade
+    run(facade.close())

@@ -7,9 +7,10 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from agent import RunResult
 from agent.core.states import RunState
-from agent.engine.prepare import RunResult, run_recipe
 from agent.recipes.model import load_recipe
+from tests.engine.conftest import RUNNER
 
 RECIPE = """\
 name: late
@@ -22,22 +23,19 @@ outputs: {tracking: "{{ tracking }}"}
 """
 
 
-def go(run: Any, chromium: Any, settings: Any, store: Any, path: Path) -> RunResult:
-    recipe = load_recipe(path)
-    return run(run_recipe(recipe, {}, settings=settings, store=store, browser=chromium))
+def go(run: Any, aijia: Any, path: Path) -> RunResult:
+    return run(aijia.run(load_recipe(path), {}, as_user=RUNNER))
 
 
 def replays(store: Any, result: RunResult) -> list[dict[str, Any]]:
     return [dict(e.data) for e in store.events(result.run_id) if e.kind == "steps_replayed"]
 
 
-def test_a_part_that_failed_to_load_is_loaded_again(
-    run, chromium, settings, store, local_site, tmp_path
-):
+def test_a_part_that_failed_to_load_is_loaded_again(run, aijia, store, local_site, tmp_path):
     path = tmp_path / "late.yaml"
     path.write_text(textwrap.dedent(RECIPE))
     local_site.state.late_part_fails = 1
-    result = go(run, chromium, settings, store, path)
+    result = go(run, aijia, path)
     assert result.state is RunState.DONE, result.error
     assert result.outputs == {"tracking": "Delivered"}
     [replay] = replays(store, result)
@@ -47,11 +45,11 @@ def test_a_part_that_failed_to_load_is_loaded_again(
 
 
 def test_a_missing_element_on_a_healthy_page_is_not_replayed(
-    run, chromium, settings, store, local_site, tmp_path
+    run, aijia, store, local_site, tmp_path
 ):
     path = tmp_path / "late.yaml"
     path.write_text(textwrap.dedent(RECIPE).replace("testid: part", "testid: nowhere"))
-    result = go(run, chromium, settings, store, path)
+    result = go(run, aijia, path)
     assert result.state is RunState.FAILED
     assert "testid='nowhere' matched nothing" in (result.error or "")
     assert replays(store, result) == []

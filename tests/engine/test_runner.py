@@ -1,4 +1,5 @@
-"""The runner end to end against the local back office: real Chromium, real HTTP, real store."""
+"""The runner end to end against the local back office: real Chromium, real HTTP, real store.
+Runs start through the facade (`AsyncAijia.run`, as the test policy's `tester`)."""
 
 from __future__ import annotations
 
@@ -9,27 +10,28 @@ from typing import Any
 
 import pytest
 
-from agent.core.errors import SecretError
+from agent import AsyncAijia, RunResult
+from agent.core.errors import InputError, SecretError
 from agent.core.states import RunState
-from agent.engine.prepare import run_batch, run_recipe
 from agent.recipes.model import load_recipe
-from tests.engine.conftest import RECIPES
+from tests.conftest import TEST_USERS, aijia_for
+from tests.engine.conftest import RECIPES, RUNNER
 from tests.engine.site import PASSWORD
 
 LOCAL = RECIPES / "local"
 
 
-def kinds(store: Any, run_id: str) -> list[str]:
+def kinds(store: Any, run_id: str | None) -> list[str]:
     return [e.kind for e in store.events(run_id)]
 
 
-def test_lookup_order_logs_in_extracts_and_finishes(run, chromium, settings, store, local_site):
+def lookup(run: Any, aijia: AsyncAijia, order_id: str) -> RunResult:
     recipe = load_recipe(LOCAL / "lookup_order.yaml")
-    result = run(
-        run_recipe(
-            recipe, {"order_id": "A100000000001"}, settings=settings, store=store, browser=chromium
-        )
-    )
+    return run(aijia.run(recipe, {"order_id": order_id}, as_user=RUNNER))
+
+
+def test_lookup_order_logs_in_extracts_and_finishes(run, aijia, settings, store, local_site):
+    result = lookup(run, aijia, "A100000000001")
     assert result.state is RunState.DONE, result.error
     out = result.outputs
     assert out["status"] == "Paid"
@@ -60,49 +62,24 @@ def test_lookup_order_logs_in_extracts_and_finishes(run, chromium, settings, sto
     assert PASSWORD.encode() not in db
 
 
-def test_saved_session_is_reused_then_expiry_triggers_one_relogin(
-    run, chromium, settings, store, local_site
-):
-    recipe = load_recipe(LOCAL / "lookup_order.yaml")
-    first = run(
-        run_recipe(
-            recipe, {"order_id": "A100000000001"}, settings=settings, store=store, browser=chromium
-        )
-    )
+def test_saved_session_is_reused_then_expiry_triggers_one_relogin(run, aijia, store, local_site):
+    first = lookup(run, aijia, "A100000000001")
     assert first.state is RunState.DONE
     logins = local_site.state.requests.count("POST /login")
-    second = run(
-        run_recipe(
-            recipe, {"order_id": "A100000000002"}, settings=settings, store=store, browser=chromium
-        )
-    )
+    second = lookup(run, aijia, "A100000000002")
     assert second.state is RunState.DONE, second.error
     assert local_site.state.requests.count("POST /login") == logins  # reused
     assert "session_reused" in kinds(store, second.run_id)
     local_site.expire_sessions()
-    third = run(
-        run_recipe(
-            recipe, {"order_id": "A100000000001"}, settings=settings, store=store, browser=chromium
-        )
-    )
+    third = lookup(run, aijia, "A100000000001")
     assert third.state is RunState.DONE, third.error
     assert local_site.state.requests.count("POST /login") == logins + 1
     assert "session_expired" in kinds(store, third.run_id)
 
 
-def test_prepare_refund_pauses_at_the_gate_without_submitting(
-    run, chromium, settings, store, local_site
-):
+def test_prepare_refund_pauses_at_the_gate_without_submitting(run, aijia, store, local_site):
     recipe = load_recipe(LOCAL / "prepare_refund.yaml")
-    result = run(
-        run_recipe(
-            recipe,
-            {"order_id": "A100000000001", "amount": "12.5"},
-            settings=settings,
-            store=store,
-            browser=chromium,
-        )
-    )
+    result = run(aijia.run(recipe, {"order_id": "A100000000001", "amount": "12.5"}, as_user=RUNNER))
     assert result.state is RunState.PAUSED, result.error
     assert result.exit_code == 3
     assert result.gate is not None
@@ -114,38 +91,23 @@ def test_prepare_refund_pauses_at_the_gate_without_submitting(
     assert local_site.state.refunds == []  # nothing was submitted
     assert not any(r.startswith("POST /orders") for r in local_site.state.requests)
     assert "gate_opened" in kinds(store, result.run_id)
+    initiated = [e.data for e in store.events(result.run_id) if e.kind == "run_initiated"]
+    assert [i["user"] for i in initiated] == [RUNNER]
 
 
-def test_dry_run_stops_before_the_gate_and_finishes(run, chromium, settings, store, local_site):
+def test_dry_run_stops_before_the_gate_and_finishes(run, aijia, local_site):
     recipe = load_recipe(LOCAL / "prepare_refund.yaml")
     result = run(
-        run_recipe(
-            recipe,
-            {"order_id": "A100000000001", "amount": 3},
-            settings=settings,
-            store=store,
-            browser=chromium,
-            dry_run=True,
-        )
+        aijia.run(recipe, {"order_id": "A100000000001", "amount": 3}, as_user=RUNNER, dry_run=True)
     )
     assert result.state is RunState.DONE, result.error
     assert result.dry_run and result.gate is not None and result.gate.gate_id is None
     assert local_site.state.refunds == []
 
 
-def test_failed_expectation_names_step_expected_and_seen(
-    run, chromium, settings, store, local_site
-):
+def test_failed_expectation_names_step_expected_and_seen(run, aijia, store, local_site):
     recipe = load_recipe(LOCAL / "prepare_refund.yaml")
-    result = run(
-        run_recipe(
-            recipe,
-            {"order_id": "A100000000002", "amount": 1},
-            settings=settings,
-            store=store,
-            browser=chromium,
-        )
-    )
+    result = run(aijia.run(recipe, {"order_id": "A100000000002", "amount": 1}, as_user=RUNNER))
     assert result.state is RunState.FAILED
     assert result.exit_code == 1
     assert result.error_step == "3"
@@ -158,54 +120,51 @@ def test_failed_expectation_names_step_expected_and_seen(
     assert store.get_run(result.run_id).state is RunState.FAILED
 
 
-def test_missing_secret_refuses_before_any_run_or_browser(settings, store, monkeypatch):
+def test_missing_secret_refuses_before_any_run_or_browser(run, settings, store, monkeypatch):
     monkeypatch.delenv("AIJIA_TEST_PASSWORD")
+    # a Chromium that cannot start: a launch would be a BrowserError, not the SecretError
+    monkeypatch.setenv("AIJIA_BROWSER", "/nonexistent/chromium")
+    aijia = aijia_for(settings, store, None, users=TEST_USERS)
     recipe = load_recipe(LOCAL / "lookup_order.yaml")
-    import asyncio
-
     with pytest.raises(SecretError) as info:
-        asyncio.run(
-            run_recipe(
-                recipe, {"order_id": "A100000000001"}, settings=settings, store=store, browser=None
-            )
-        )
+        run(aijia.run(recipe, {"order_id": "A100000000001"}, as_user=RUNNER))
+    run(aijia.close())
     assert "{$env: AIJIA_TEST_PASSWORD}" in str(info.value)
     assert "site local" in str(info.value)
     assert store.list_runs() == []
 
 
-def test_batch_keeps_going_when_rows_fail(run, chromium, settings, store, local_site):
+def test_batch_keeps_going_when_rows_fail(run, aijia, store, local_site):
     recipe = load_recipe(LOCAL / "lookup_order.yaml")
     rows = [
         {"order_id": "A100000000001"},
-        {"order_id": "bad"},
-        {"order_id": "A100000000003"},
+        {"order_id": "A100000000003"},  # valid, but the back office has no such order
         {"order_id": "A100000000002"},
     ]
     seen: list[Any] = []
     results = run(
-        run_batch(
-            recipe,
-            rows,
-            settings=settings,
-            store=store,
-            concurrency=2,
-            progress_callback=seen.append,
-            browser=chromium,
-        )
+        aijia.run_batch(recipe, rows, as_user=RUNNER, concurrency=2, on_result=seen.append)
     )
-    assert [r.row for r in results] == [1, 2, 3, 4]
-    assert [r.state for r in results] == [
-        RunState.DONE,
-        RunState.FAILED,
-        RunState.FAILED,
-        RunState.DONE,
-    ]
-    assert results[1].run_id is None and results[1].exit_code == 2  # refused input
-    assert "row 2" in results[1].error
-    assert results[2].run_id is not None and "matched nothing" in results[2].error
-    assert len(seen) == 4
+    assert [r.row for r in results] == [1, 2, 3]
+    assert [r.state for r in results] == [RunState.DONE, RunState.FAILED, RunState.DONE]
+    assert results[1].run_id is not None and "matched nothing" in results[1].error
+    assert results[1].exit_code == 1
+    assert len(seen) == 3
     assert local_site.state.requests.count("POST /login") == 1  # the batch logs in once
+    initiators = {
+        e.data["user"] for r in results for e in store.events(r.run_id) if e.kind == "run_initiated"
+    }
+    assert initiators == {RUNNER}
+
+
+def test_an_invalid_row_refuses_the_whole_batch_before_any_run(run, aijia, store, local_site):
+    recipe = load_recipe(LOCAL / "lookup_order.yaml")
+    rows = [{"order_id": "A100000000001"}, {"order_id": "bad"}, {"order_id": "A100000000002"}]
+    with pytest.raises(InputError, match="1 of 3 rows are invalid; nothing was run") as info:
+        run(aijia.run_batch(recipe, rows, as_user=RUNNER, concurrency=2))
+    assert "row 2" in str(info.value)
+    assert store.list_runs() == []
+    assert local_site.state.requests == []
 
 
 def test_session_file_mode(settings: Any) -> None:
@@ -216,14 +175,9 @@ def test_session_file_mode(settings: Any) -> None:
     assert stat.S_IMODE(os.stat(Path(path).parent).st_mode) == 0o700
 
 
-def test_capture_policy_on_action_captures_after_clicks(run, chromium, settings, store, local_site):
+def test_capture_policy_on_action_captures_after_clicks(run, aijia, settings, store, local_site):
     settings.evidence.capture = "on_action"
-    recipe = load_recipe(LOCAL / "lookup_order.yaml")
-    result = run(
-        run_recipe(
-            recipe, {"order_id": "A100000000001"}, settings=settings, store=store, browser=chromium
-        )
-    )
+    result = lookup(run, aijia, "A100000000001")
     assert result.state is RunState.DONE, result.error
     captured = [e for e in store.events(result.run_id) if e.kind == "page_captured"]
     labels = [e.data["label"] for e in captured]
@@ -231,23 +185,19 @@ def test_capture_policy_on_action_captures_after_clicks(run, chromium, settings,
     assert all(e.artifacts for e in captured)
 
 
-def test_stale_saved_session_is_checked_and_replaced(run, chromium, settings, store, local_site):
-    recipe = load_recipe(LOCAL / "lookup_order.yaml")
-    first = run(
-        run_recipe(
-            recipe, {"order_id": "A100000000001"}, settings=settings, store=store, browser=chromium
-        )
-    )
+def test_stale_saved_session_is_checked_and_replaced(
+    run, aijia, chromium, settings, store, local_site
+):
+    first = lookup(run, aijia, "A100000000001")
     assert first.state is RunState.DONE, first.error
     session = next((settings.data_dir / "sessions").glob("*.json"))
     old = session.stat().st_mtime - 120
     os.utime(session, (old, old))  # saved two minutes ago: checked before use
     local_site.expire_sessions()
-    second = run(
-        run_recipe(
-            recipe, {"order_id": "A100000000001"}, settings=settings, store=store, browser=chromium
-        )
-    )
+    # a new process: only the file says when the session was saved
+    later = aijia_for(settings, store, chromium)
+    second = lookup(run, later, "A100000000001")
+    run(later.close())
     assert second.state is RunState.DONE, second.error
     expired = [e.data for e in store.events(second.run_id) if e.kind == "session_expired"]
     assert expired and "mid_run" not in expired[0]

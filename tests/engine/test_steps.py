@@ -11,10 +11,11 @@ from typing import Any
 import pyotp
 import pytest
 
+from agent import RunResult
 from agent.core.states import RunState
-from agent.engine.prepare import RunResult, run_recipe
 from agent.recipes.model import load_recipe
-from tests.engine.conftest import RECIPES
+from tests.conftest import TEST_USERS, aijia_for
+from tests.engine.conftest import RECIPES, RUNNER
 
 
 @pytest.fixture
@@ -32,12 +33,10 @@ def write_recipe(tmp_path: Path) -> Any:
 
 
 @pytest.fixture
-def go(run, chromium, settings, store) -> Any:
+def go(run, aijia) -> Any:
     def go(path: Path, inputs: dict[str, Any] | None = None, **kw: Any) -> RunResult:
         recipe = load_recipe(path)
-        return run(
-            run_recipe(recipe, inputs or {}, settings=settings, store=store, browser=chromium, **kw)
-        )
+        return run(aijia.run(recipe, inputs or {}, as_user=RUNNER, **kw))
 
     return go
 
@@ -263,10 +262,11 @@ def test_headed_handoff_waits_for_the_human(
             await asyncio.sleep(0.1)
 
     async def both() -> Any:
-        recipe = load_recipe(path)
+        # headed, in the session's (headless) Chromium the facade was given, where `human()`
+        # can reach the page it hands over
+        aijia = aijia_for(settings, store, chromium, users=TEST_USERS)
         result, _ = await asyncio.gather(
-            run_recipe(recipe, {}, settings=settings, store=store, browser=chromium, headed=True),
-            human(),
+            aijia.run(load_recipe(path), {}, as_user=RUNNER, headed=True), human()
         )
         return result
 

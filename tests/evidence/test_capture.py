@@ -96,9 +96,15 @@ def test_site_and_recipe_selectors_apply_to_put_dom(tmp_path: Path) -> None:
 def test_annotation_outlines_the_box() -> None:
     image = Image.open(io.BytesIO(make_png()))
     marked = annotate(image, (200, 200, 100, 50))
-    assert marked.getpixel((196, 225))[:3] == (230, 20, 90)  # left edge, inside padding
-    assert marked.getpixel((250, 225))[:3] == image.convert("RGB").getpixel((250, 225))
-    assert image.getpixel((196, 225))[:3] != (230, 20, 90)  # the original is untouched
+    assert rgb(marked, 196, 225) == (230, 20, 90)  # left edge, inside padding
+    assert rgb(marked, 250, 225) == rgb(image, 250, 225)
+    assert rgb(image, 196, 225) != (230, 20, 90)  # the original is untouched
+
+
+def rgb(image: Image.Image, x: int, y: int) -> tuple[int, ...]:
+    pixel = image.convert("RGB").getpixel((x, y))
+    assert isinstance(pixel, tuple)
+    return pixel[:3]
 
 
 def test_annotation_of_an_offscreen_box_changes_nothing() -> None:

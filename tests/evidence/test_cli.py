@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from agent.core.settings import load_config
 from cli import app
 from evidence.store import EvidenceStore
+from tests.conftest import aijia_command
 from tests.evidence import tampering
 from tests.evidence.conftest import full_run, new_run
 
@@ -158,13 +159,9 @@ def test_installed_command_works_outside_the_project(
 ) -> None:
     """The console script, run elsewhere, still finds the templates and the verifier."""
     import subprocess
-    import sys
 
-    aijia_bin = Path(sys.executable).parent / "aijia"
-    if not aijia_bin.exists():
-        pytest.skip("the aijia console script is not installed in this environment")
     out = subprocess.run(
-        [str(aijia_bin), "evidence", "export", runs[0], "-o", "b.zip", "-c", str(config)],
+        [aijia_command(), "evidence", "export", runs[0], "-o", "b.zip", "-c", str(config)],
         cwd=tmp_path,
         capture_output=True,
         text=True,

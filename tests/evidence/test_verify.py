@@ -231,15 +231,16 @@ def test_any_mutation_is_detected(
         with tampering.connect(root) as conn:
             conn.execute("UPDATE manifests SET root_hash = ? WHERE run_id = ?", ["0" * 64, run_id])
     elif mutation == "run_row":
-        field, value = [
+        changes: list[tuple[str, object]] = [
             ("state", "failed"),
             ("inputs", '{"order_id":"X"}'),
             ("site", "evil"),
             ("last_seq", count - 1),
             ("head_hash", "0" * 64),
-        ][a % 5]
+        ]
+        column, new_value = changes[a % 5]
         with tampering.connect(root) as conn:
-            conn.execute(f"UPDATE runs SET {field} = ? WHERE run_id = ?", [value, run_id])
+            conn.execute(f"UPDATE runs SET {column} = ? WHERE run_id = ?", [new_value, run_id])
     else:
         with tampering.connect(root) as conn:
             conn.execute("DELETE FROM artifacts WHERE sha256 = ?", [shas[a % len(shas)]])

@@ -1,8 +1,8 @@
 """Gates against the real sandbox: prepare a refund as `lead`, decide as someone else, resume.
 
-`gates` drives the library in-process (the session's Chromium); `cli` runs the installed
-`aijia` command in subprocesses with a config file written for this test (sandbox URLs, a
-fresh data dir, the shipped policy) — the way reviewers and schedulers use it.
+`gates` drives the facade in-process (`AsyncAijia` on the session's Chromium); `cli` runs
+the installed `aijia` command in subprocesses with a config file written for this test
+(sandbox URLs, a fresh data dir, the shipped policy) — the way reviewers and schedulers use it.
 """
 
 from __future__ import annotations
@@ -17,15 +17,12 @@ from typing import Any
 import pytest
 import yaml
 
+from agent import Decision, GateView, Reconciled, RunResult
 from agent.core.settings import PROJECT_ROOT, Settings
-from agent.engine.prepare import RunResult
-from agent.gates.decide import Decision, approve_gate, reject_gate
-from agent.gates.policy import Policy
-from agent.gates.recorder import resume_approved, start_run
+from tests.conftest import aijia_command, aijia_for
 from tests.recipes.conftest import product, recipe, store  # noqa: F401 - fixtures
 
 FLAVOR = "shoplane"
-AIJIA = str(PROJECT_ROOT / ".venv" / "bin" / "aijia")
 
 
 @dataclass(frozen=True)
@@ -37,22 +34,16 @@ class Prepared:
 
 
 class Gates:
+    """The facade over the shipped policy: `lead` starts runs, reviewers decide them."""
+
     def __init__(self, run: Any, chromium: Any, settings: Settings, evidence: Any, sandbox: Any):
-        self._run, self.chromium = run, chromium
+        self._run = run
         self.settings, self.store, self.sandbox = settings, evidence, sandbox
-        self.policy = Policy(settings.policy)
+        self.aijia = aijia_for(settings, evidence, chromium)
+        self.policy = self.aijia.policy
 
     def start(self, name: str, *, user: str = "lead", **inputs: Any) -> RunResult:
-        return self._run(
-            start_run(
-                recipe(FLAVOR, name),
-                inputs,
-                user=user,
-                settings=self.settings,
-                store=self.store,
-                browser=self.chromium,
-            )
-        )
+        return self._run(self.aijia.run(recipe(FLAVOR, name), inputs, as_user=user))
 
     def refund(self, case: str = "delivered", amount: str = "1.50", **kw: Any) -> Prepared:
         order = self.sandbox.find_orders(FLAVOR, case, limit=1)[0]
@@ -63,23 +54,20 @@ class Gates:
         assert result.run_id is not None
         return Prepared(result, result.gate.gate_id, result.run_id, order.order_id)
 
+    def view(self, gate_id: str) -> GateView:
+        return self._run(self.aijia.gate(gate_id))
+
     def approve(self, gate_id: str, user: str, **kw: Any) -> Decision:
-        return approve_gate(self.store, self.policy, gate_id, user=user, **kw)
+        return self._run(self.aijia.approve(gate_id, as_user=user, **kw))
 
     def reject(self, gate_id: str, user: str, reason: str = "no") -> Decision:
-        return reject_gate(self.store, self.policy, gate_id, user=user, reason=reason)
+        return self._run(self.aijia.reject(gate_id, as_user=user, reason=reason))
 
-    def resume(self, run_id: str, user: str = "reviewer", **kw: Any) -> RunResult:
-        return self._run(
-            resume_approved(
-                run_id,
-                user=user,
-                settings=self.settings,
-                store=self.store,
-                browser=self.chromium,
-                **kw,
-            )
-        )
+    def resume(self, run_id: str, user: str = "reviewer") -> RunResult:
+        return self._run(self.aijia.resume(run_id, as_user=user))
+
+    def reconcile(self, run_id: str, user: str = "supervisor") -> Reconciled:
+        return self._run(self.aijia.reconcile(run_id, as_user=user))
 
     def refunds(self, order_id: str | None = None) -> list[dict[str, Any]]:
         found = self.sandbox.ledger(FLAVOR)["refunds"]
@@ -98,7 +86,7 @@ class Cli:
         self.config, self.env = config, env
 
     def argv(self, *args: str) -> list[str]:
-        return [AIJIA, *args, "--config", str(self.config)]
+        return [aijia_command(), *args, "--config", str(self.config)]
 
     def __call__(self, *args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
         extra = ["--as", user] if user else []

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import socket
 import subprocess
-from datetime import UTC, datetime, timedelta
-from typing import Any
+import time
 
 import pytest
 
 from agent.core.errors import GateError, PolicyError
 from agent.core.states import RunState
-from agent.gates.recorder import reconcile
 from tests.gates.conftest import FLAVOR, Gates
 
 
@@ -60,9 +58,7 @@ def test_drift_is_not_refunded_and_is_gated_again_with_the_difference(gates: Gat
     assert [r["amount"] for r in gates.refunds(order_id)] == ["2.00"], "only the outside one"
     assert gates.store.get_gate(gate_id).state == "expired"
 
-    from agent.gates.decide import gate_view
-
-    view = gate_view(gates.store, gates.policy, str(result.gate.gate_id))
+    view = gates.view(str(result.gate.gate_id))
     assert view.gate.state == "pending" and "refundable_before" in view.drift
     assert view.initiator == "lead", "the initiator stays the one who started the run"
 
@@ -86,16 +82,21 @@ def test_policy_refusals_say_why(gates: Gates):
 
 
 def test_expired_gate_and_expired_approval_are_refused_and_close_the_run(gates: Gates):
-    later = datetime.now(UTC) + timedelta(hours=25)
+    ttl = gates.settings.policy.approval_ttl_hours
+    gates.settings.policy.approval_ttl_hours = 0.5 / 3600  # gates expire half a second on
     first = gates.refund()
+    time.sleep(0.6)
     with pytest.raises(GateError, match="expired at"):
-        gates.approve(first.gate_id, "reviewer", now=later)
+        gates.approve(first.gate_id, "reviewer")
     assert gates.store.get_run(first.run_id).state is RunState.EXPIRED
 
+    gates.settings.policy.approval_ttl_hours = ttl
     second = gates.refund(case="partially_refunded")
     decision = gates.approve(second.gate_id, "reviewer")
+    gates.settings.policy.approval_ttl_hours = 0.5 / 3600  # now the approval is too old
+    time.sleep(0.6)
     with pytest.raises(GateError, match=r"approval of gate .* expired"):
-        gates.resume(decision.run_id, now=later)
+        gates.resume(decision.run_id)
     assert gates.store.get_run(decision.run_id).state is RunState.EXPIRED
     assert gates.refunds() == []
     assert gates.store.verify([first.run_id, decision.run_id]).ok
@@ -115,7 +116,7 @@ def test_rejected_run_closes_with_its_evidence(gates: Gates):
     assert gates.refunds() == []
 
 
-def test_reconcile_waits_while_the_committing_process_is_alive(gates: Gates, run: Any):
+def test_reconcile_waits_while_the_committing_process_is_alive(gates: Gates):
     store = gates.store
     record = store.create_run(recipe="prepare_refund", recipe_version="1", site=FLAVOR, inputs={})
     for a, b in [("pending", "running"), ("running", "paused"), ("paused", "approved")]:
@@ -126,7 +127,7 @@ def test_reconcile_waits_while_the_committing_process_is_alive(gates: Gates, run
         owner = {"pid": alive.pid, "host": socket.gethostname(), "user": "reviewer"}
         store.append_event(record.run_id, "commit_owner", owner)
         with pytest.raises(GateError, match=f"committed right now by process {alive.pid}"):
-            run(reconcile(record.run_id, user="supervisor", settings=gates.settings, store=store))
+            gates.reconcile(record.run_id, user="supervisor")
     finally:
         alive.kill()
         alive.communicate()

@@ -3,7 +3,8 @@
 `product` gives settings loaded from the shipped config.yaml with every site pointed at the
 sandbox, the sandbox's demo passwords in the environment (as `aijia demo` does), and a fresh
 data dir; `store` is a real evidence store in it. `run` and `chromium` come from tests/conftest.py:
-one event loop and one Chromium for the whole session.
+one event loop and one Chromium for the whole session. `Runner` runs recipes through the facade
+as the shipped policy's `lead`, and approves and resumes them as the users it names.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from typing import Any
 
 import pytest
 
+from agent import Decision, Reconciled, RunResult
 from agent.core.settings import PROJECT_ROOT, Settings, load_config
-from agent.engine.prepare import RunResult, run_recipe
 from agent.recipes.model import Recipe, find_recipe, load_recipe
+from tests.conftest import aijia_for
 
 RECIPES = PROJECT_ROOT / "recipes"
 HOSTILE = {"layout": "v2", "latency": 80, "error_rate": 0.2}
@@ -58,22 +60,35 @@ def recipe(flavor: str, name: str) -> Recipe:
 
 
 class Runner:
-    """Runs shipped recipes of one flavor in the session's Chromium."""
+    """Runs shipped recipes of one flavor through the facade, in the session's Chromium."""
 
     def __init__(self, flavor: str, run: Any, chromium: Any, product: Settings, store: Any):
-        self.flavor, self._run, self._chromium = flavor, run, chromium
+        self.flavor, self._run = flavor, run
         self.settings, self.store = product, store
+        self.aijia = aijia_for(product, store, chromium)
 
-    def __call__(self, name: str, **inputs: Any) -> RunResult:
-        return self._run(  # type: ignore[no-any-return]
-            run_recipe(
-                recipe(self.flavor, name),
-                inputs,
-                settings=self.settings,
-                store=self.store,
-                browser=self._chromium,
-            )
-        )
+    def __call__(self, name: str, *, as_user: str = "lead", **inputs: Any) -> RunResult:
+        return self._run(self.aijia.run(recipe(self.flavor, name), inputs, as_user=as_user))
+
+    def approve(self, result: RunResult) -> Decision:
+        """Approve the gate `result` stopped at, by as many of the users policy lists as it
+        takes (one, or two distinct people above the limit)."""
+        assert result.gate is not None and result.gate.gate_id is not None, result.error
+        view = self._run(self.aijia.gate(result.gate.gate_id))
+        decision: Decision | None = None
+        for user in view.approvers:
+            decision = self._run(self.aijia.approve(result.gate.gate_id, as_user=user))
+            if decision.complete:
+                return decision
+        raise AssertionError(f"nobody policy lists could approve gate {result.gate.gate_id}")
+
+    def resume(self, result: RunResult, as_user: str = "reviewer") -> RunResult:
+        assert result.run_id is not None
+        return self._run(self.aijia.resume(result.run_id, as_user=as_user))
+
+    def reconcile(self, result: RunResult, as_user: str = "supervisor") -> Reconciled:
+        assert result.run_id is not None
+        return self._run(self.aijia.reconcile(result.run_id, as_user=as_user))
 
     def event_kinds(self, result: RunResult) -> list[str]:
         assert result.run_id is not None

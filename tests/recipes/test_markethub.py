@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 
 from agent.core.states import RunState
-from agent.engine.commit import reconcile_run, resume_run
 from sandbox.seed import SeedOrder, generate_orders
-from tests.recipes.conftest import Runner, recipe
+from tests.recipes.conftest import Runner
 
 FLAVOR = "markethub"
 
@@ -135,33 +134,19 @@ def test_prepare_refund_refuses_what_the_back_office_would(
 
 
 def approved_refund(markethub: Runner, sandbox: Any, amount: str) -> tuple[Any, Any]:
-    """A one-item delivered order and its prepare_refund run, paused and then approved (what
-    the approval machinery does once the approvals are valid)."""
+    """A one-item delivered order and its prepare_refund run, paused at the gate as `lead`
+    and approved by whom policy asks (the run is `approved`, nothing is committed yet)."""
     order = one_item(sandbox, "delivered")
     paused = markethub("prepare_refund", order_id=order.order_id, amount=amount, reason="damaged")
     assert paused.state is RunState.PAUSED and paused.gate is not None, paused.error
-    assert markethub.store.transition(paused.run_id, RunState.PAUSED, RunState.APPROVED)
+    assert markethub.approve(paused).complete
+    assert sandbox.ledger(FLAVOR)["refunds"] == [], "approving alone commits nothing"
     return order, paused
 
 
-def resume(markethub: Runner, run: Any, chromium: Any, paused: Any) -> Any:
-    return run(
-        resume_run(
-            recipe(FLAVOR, "prepare_refund"),
-            paused.run_id,
-            approved_binds=paused.gate.binds,
-            settings=markethub.settings,
-            store=markethub.store,
-            browser=chromium,
-        )
-    )
-
-
-def test_an_approved_refund_is_confirmed_once(
-    markethub: Runner, sandbox: Any, run: Any, chromium: Any
-):
+def test_an_approved_refund_is_confirmed_once(markethub: Runner, sandbox: Any):
     order, paused = approved_refund(markethub, sandbox, "2.25")
-    done = resume(markethub, run, chromium, paused)
+    done = markethub.resume(paused)
     assert done.state is RunState.DONE, done.error
     [refund] = sandbox.ledger(FLAVOR)["refunds"]
     assert refund["order_id"] == order.order_id and refund["amount"] == "2.25"
@@ -171,40 +156,35 @@ def test_an_approved_refund_is_confirmed_once(
 
 
 def test_a_confirm_answered_500_is_in_doubt_and_reconcile_finds_the_refund(
-    markethub: Runner, sandbox: Any, run: Any, chromium: Any
+    markethub: Runner, sandbox: Any
 ):
     order, paused = approved_refund(markethub, sandbox, "2.25")
     sandbox.set_faults(FLAVOR, commit_error_rate=1)  # the refund is saved, the answer is a 500
-    doubt = resume(markethub, run, chromium, paused)
+    doubt = markethub.resume(paused)
     assert doubt.state is RunState.IN_DOUBT, doubt.error
     [refund] = sandbox.ledger(FLAVOR)["refunds"]
-    found = run(
-        reconcile_run(
-            recipe(FLAVOR, "prepare_refund"),
-            paused.run_id,
-            settings=markethub.settings,
-            store=markethub.store,
-            browser=chromium,
-        )
-    )
+    settled = markethub.reconcile(paused)
+    found = settled.values
     assert refund["refund_id"] in [r["refund_id"] for r in found["refunds"]]
     expected = Decimal(order.refundable) - Decimal("2.25")
     assert Decimal(str(found["refundable"]["amount"])) == expected
+    assert (settled.state, settled.committed) == (RunState.DONE, True)
     assert len(sandbox.ledger(FLAVOR)["refunds"]) == 1, "reconcile only reads"
 
 
-def test_a_refund_issued_meanwhile_is_drift_not_a_second_refund(
-    markethub: Runner, sandbox: Any, run: Any, chromium: Any
-):
+def test_a_refund_issued_meanwhile_is_drift_not_a_second_refund(markethub: Runner, sandbox: Any):
     order, paused = approved_refund(markethub, sandbox, "3.00")
     sandbox.mutate_order(FLAVOR, order.order_id, refund_amount="5.00")
-    again = resume(markethub, run, chromium, paused)
+    again = markethub.resume(paused)
     assert again.state is RunState.PAUSED and again.pause_reason == "drift", again.error
     assert "refundable_before" in (again.error or "")
     assert [r["amount"] for r in sandbox.ledger(FLAVOR)["refunds"]] == ["5.00"]
 
 
 def test_add_internal_note_waits_at_its_gate(markethub: Runner, sandbox: Any):
+    # the shipped policy approves internal notes by itself (tests/gates covers that); here
+    # the recipe's own gate is what is tested
+    del markethub.settings.policy.actions["internal_note"]
     order = sandbox.find_orders(FLAVOR, "delivered", limit=1)[0]
     result = markethub("add_internal_note", order_id=order.order_id, note="Buyer called: 李伟")
     assert result.state is RunState.PAUSED, result.error

@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import quote
 
 from agent.core.states import RunState
-from agent.engine.prepare import run_recipe
 from agent.recipes.model import load_recipe
 from tests.recipes.conftest import Runner
 
@@ -51,9 +50,7 @@ def test_typed_password_never_reaches_the_store(
     shoplane = Runner("shoplane", run, chromium, product, store)
     order = sandbox.find_orders("shoplane", "delivered", limit=1)[0]
 
-    failed = run(
-        run_recipe(load_recipe(CANARY_RECIPE), {}, settings=product, store=store, browser=chromium)
-    )
+    failed = run(shoplane.aijia.run(load_recipe(CANARY_RECIPE), {}, as_user="lead"))
     assert failed.state is RunState.FAILED
     assert "failing on purpose" in (failed.error or "")
     assert secret not in (failed.error or "")

@@ -86,6 +86,9 @@ def test_prepare_refund_refuses_what_the_back_office_would(
 
 
 def test_add_internal_note_waits_at_its_gate(shoplane: Runner, sandbox: Any):
+    # the shipped policy approves internal notes by itself (tests/gates covers that); here
+    # the recipe's own gate is what is tested
+    del shoplane.settings.policy.actions["internal_note"]
     order = sandbox.find_orders(FLAVOR, "delivered", limit=1)[0]
     result = shoplane("add_internal_note", order_id=order.order_id, note="Buyer called: กรุณา")
     assert result.state is RunState.PAUSED, result.error

@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 
 from agent.core.states import RunState
-from agent.engine.commit import resume_run
 from sandbox.seed import SeedOrder, generate_orders
-from tests.recipes.conftest import Runner, recipe
+from tests.recipes.conftest import Runner
 
 FLAVOR = "storefront"
 
@@ -168,27 +167,15 @@ def test_prepare_refund_refuses_what_the_back_office_would(
     assert sandbox.ledger(FLAVOR)["refunds"] == []
 
 
-def test_an_approved_refund_sends_what_was_bound(
-    storefront: Runner, sandbox: Any, run: Any, chromium: Any
-):
+def test_an_approved_refund_sends_what_was_bound(storefront: Runner, sandbox: Any):
     order = sandbox.find_orders(FLAVOR, "delivered", limit=1)[0]
     sku, _, _, price = seeded(sandbox, order.order_id).items[0]
     paused = storefront(
         "prepare_refund", order_id=order.order_id, sku=sku, quantity=1, reason="wrong_item"
     )
     assert paused.state is RunState.PAUSED and paused.gate is not None, paused.error
-    # what the approval machinery does once the approvals are valid:
-    assert storefront.store.transition(paused.run_id, RunState.PAUSED, RunState.APPROVED)
-    done = run(
-        resume_run(
-            recipe(FLAVOR, "prepare_refund"),
-            paused.run_id,
-            approved_binds=paused.gate.binds,
-            settings=storefront.settings,
-            store=storefront.store,
-            browser=chromium,
-        )
-    )
+    assert storefront.approve(paused).complete
+    done = storefront.resume(paused)
     assert done.state is RunState.DONE, done.error
     [refund] = sandbox.ledger(FLAVOR)["refunds"]
     assert refund["order_id"] == order.order_id and refund["reason"] == "wrong_item"
@@ -199,6 +186,9 @@ def test_an_approved_refund_sends_what_was_bound(
 
 
 def test_add_internal_note_waits_at_its_gate(storefront: Runner, sandbox: Any):
+    # the shipped policy approves internal notes by itself (tests/gates covers that); here
+    # the recipe's own gate is what is tested
+    del storefront.settings.policy.actions["internal_note"]
     order = sandbox.find_orders(FLAVOR, "delivered", limit=1)[0]
     result = storefront("add_internal_note", order_id=order.order_id, note="Buyer called: กรุณา")
     assert result.state is RunState.PAUSED, result.error
@@ -222,42 +212,24 @@ def _artifacts(runner: Runner, event: Any) -> list[Any]:
 
 
 def test_a_refund_answered_500_is_in_doubt_and_reconcile_settles_it(
-    storefront: Runner, sandbox: Any, run: Any, chromium: Any
+    storefront: Runner, sandbox: Any
 ):
-    from agent.engine.commit import reconcile_run
-    from agent.gates.recorder import committed_from
-
     order = sandbox.find_orders(FLAVOR, "delivered", limit=1)[0]
     sku = seeded(sandbox, order.order_id).items[0][0]
     paused = storefront(
         "prepare_refund", order_id=order.order_id, sku=sku, quantity=1, reason="damaged"
     )
     assert paused.state is RunState.PAUSED and paused.gate is not None, paused.error
-    assert storefront.store.transition(paused.run_id, RunState.PAUSED, RunState.APPROVED)
+    assert storefront.approve(paused).complete
     sandbox.set_faults(FLAVOR, commit_error_rate=1)  # the refund is saved, the answer is a 500
-    prepare = recipe(FLAVOR, "prepare_refund")
-    doubt = run(
-        resume_run(
-            prepare,
-            paused.run_id,
-            approved_binds=paused.gate.binds,
-            settings=storefront.settings,
-            store=storefront.store,
-            browser=chromium,
-        )
-    )
+    doubt = storefront.resume(paused)
     assert doubt.state is RunState.IN_DOUBT, doubt.error
     sandbox.set_faults(FLAVOR, commit_error_rate=0)
     [refund] = sandbox.ledger(FLAVOR)["refunds"]
-    found = run(
-        reconcile_run(
-            prepare,
-            paused.run_id,
-            settings=storefront.settings,
-            store=storefront.store,
-            browser=chromium,
-        )
-    )
+    settled = storefront.reconcile(paused)
+    found = settled.values
     assert refund["refund_id"] in [r["refund_id"] for r in found["refunds"]]
-    assert committed_from(found, paused.gate.binds) is True
+    assert found["committed"] is True and settled.committed is True
+    assert settled.state is RunState.DONE
+    assert storefront.store.get_run(str(paused.run_id)).state is RunState.DONE
     assert len(sandbox.ledger(FLAVOR)["refunds"]) == 1, "reconcile only reads"

@@ -96,8 +96,9 @@ def test_pages_follow_the_contract(sandbox: SandboxServer, page: Page, flavor: s
             expect(page.get_by_label(label)).to_have_count(1)
             expect(page.get_by_label(label)).not_to_be_empty()
         audit(page)
-    if REFUND_PAGE[flavor]:
-        page.goto(sandbox.url(flavor, order.url_path + REFUND_PAGE[flavor]))
+    refund_page = REFUND_PAGE[flavor]
+    if refund_page:
+        page.goto(sandbox.url(flavor, order.url_path + refund_page))
     else:
         page.get_by_role("button", name="Refund", exact=True).click()
         expect(page.get_by_role("dialog")).to_be_visible()

@@ -5,19 +5,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
 from agent.core.settings import PROJECT_ROOT
-
-AIJIA = str(Path(sys.executable).parent / "aijia")
+from tests.conftest import aijia_command
 
 
 def aijia(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [AIJIA, "schedule", *args, "--config", str(config)],
+        [aijia_command(), "schedule", *args, "--config", str(config)],
         cwd=config.parent,
         env={**os.environ, "SHOPLANE_PASSWORD": "unused"},
         capture_output=True,

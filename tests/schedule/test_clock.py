@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from agent import AsyncAijia
 from agent.core.errors import ConfigError, ScheduleError
 from agent.core.settings import ScheduleSettings, Settings
 from agent.schedule.daemon import Scheduler
@@ -21,8 +22,10 @@ from evidence.schedules import Fire, ScheduleLedger
 from evidence.store import EvidenceStore
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def sched(**fields: Any) -> ScheduleSettings:
@@ -118,11 +121,16 @@ class Recorder:
         self.fired.append((name, fire.slot))
         if self.hold is not None:
             await self.hold.wait()
-        return ScheduleLedger(kw["store"]).finish_fire(fire.fire_id, "done")
+        return ScheduleLedger(kw["aijia"].store).finish_fire(fire.fire_id, "done")
 
 
 def settings_with(**schedules: ScheduleSettings) -> Settings:
     return Settings(schedules=schedules)
+
+
+def scheduler_on(settings: Settings, store: EvidenceStore, **options: Any) -> Scheduler:
+    """A scheduler over the facade on `store` (no browser: the executor is a stand-in)."""
+    return Scheduler(AsyncAijia(settings, store=store), **options)
 
 
 @pytest.fixture
@@ -141,7 +149,7 @@ def test_misfire_grace_decides_between_firing_late_and_recording_a_miss(
     clock, recorder = Clock(utc(2026, 11, 26, 6, 0, 1)), Recorder()
     strict = sched(cron="0 * * * *", misfire_grace_s=300)
     lenient = sched(cron="0 * * * *", misfire_grace_s=1800)
-    scheduler = Scheduler(
+    scheduler = scheduler_on(
         settings_with(strict=strict, lenient=lenient), store, clock=clock, execute=recorder
     )
 
@@ -173,7 +181,7 @@ def test_overlap_skip_records_the_skipped_slot_and_queue_waits(
     clock, recorder = Clock(utc(2026, 11, 26, 6, 0, 0)), Recorder()
     skip = sched(every_s=60, overlap="skip", misfire_grace_s=600)
     queue = sched(every_s=60, overlap="queue", misfire_grace_s=600)
-    scheduler = Scheduler(
+    scheduler = scheduler_on(
         settings_with(skip=skip, queue=queue), store, clock=clock, execute=recorder
     )
 
@@ -206,10 +214,10 @@ def test_a_restarted_daemon_does_not_fire_a_slot_twice(store: EvidenceStore, run
     first, second = Recorder(), Recorder()
 
     async def scenario() -> None:
-        before = Scheduler(settings, store, clock=clock, execute=first)
+        before = scheduler_on(settings, store, clock=clock, execute=first)
         await before.tick()
         await settle(before)
-        after = Scheduler(settings, store, clock=clock, execute=second)  # "restarted"
+        after = scheduler_on(settings, store, clock=clock, execute=second)  # "restarted"
         clock.now = utc(2026, 11, 26, 6, 0, 30)
         assert await after.tick() == []
         clock.now = utc(2026, 11, 26, 7, 0, 1)
@@ -235,7 +243,7 @@ def test_a_fire_left_open_by_a_dead_daemon_is_picked_up_once(
     recorder = Recorder()
 
     async def scenario() -> None:
-        scheduler = Scheduler(settings, store, clock=clock, execute=recorder)
+        scheduler = scheduler_on(settings, store, clock=clock, execute=recorder)
         assert [f.fire_id for f in scheduler.recover()] == [left.fire_id]
         await settle(scheduler)
         assert await scheduler.tick() == []  # the slot is claimed: no second fire
@@ -249,12 +257,12 @@ def test_a_fire_left_open_by_a_dead_daemon_is_picked_up_once(
 def test_one_daemon_per_store_and_a_dead_ones_lock_does_not_stick(store: EvidenceStore) -> None:
     now = utc(2026, 11, 26, 6, 0)
     settings = settings_with()
-    first = Scheduler(settings, store, clock=Clock(now))
+    first = scheduler_on(settings, store, clock=Clock(now))
     held = first.acquire()
     with pytest.raises(ScheduleError, match="another scheduler daemon"):
-        Scheduler(settings, store, clock=Clock(now + timedelta(seconds=5))).acquire()
+        scheduler_on(settings, store, clock=Clock(now + timedelta(seconds=5))).acquire()
     # the lease expires when the holder stops renewing it
-    later = Scheduler(settings, store, clock=Clock(now + timedelta(seconds=31)))
+    later = scheduler_on(settings, store, clock=Clock(now + timedelta(seconds=31)))
     assert later.acquire().token != held.token
     assert not ScheduleLedger(store).renew_lock(held.token, now=now, lease_s=30)  # taken over
     later.release()
@@ -270,7 +278,7 @@ def test_one_daemon_per_store_and_a_dead_ones_lock_does_not_stick(store: Evidenc
     assert ledger.acquire_lock(now=now, lease_s=3600) is not None
     store.db.execute("UPDATE scheduler_lock SET pid = ?", [pid])
     store.db.conn.commit()
-    taker = Scheduler(settings, store, clock=Clock(now + timedelta(seconds=1)))
+    taker = scheduler_on(settings, store, clock=Clock(now + timedelta(seconds=1)))
     assert taker.acquire().token
 
 
@@ -278,7 +286,7 @@ def test_a_new_schedule_does_not_count_slots_before_its_first_fire_as_missed(
     store: EvidenceStore, run: Any
 ) -> None:
     clock, recorder = Clock(utc(2026, 11, 26, 6, 40)), Recorder()
-    scheduler = Scheduler(
+    scheduler = scheduler_on(
         settings_with(hourly=sched(cron="0 * * * *", misfire_grace_s=300)),
         store,
         clock=clock,
@@ -300,7 +308,9 @@ def test_a_new_schedule_does_not_count_slots_before_its_first_fire_as_missed(
 
 
 def test_trigger_refuses_while_a_fire_of_the_schedule_runs(store: EvidenceStore, run: Any) -> None:
-    scheduler = Scheduler(settings_with(hourly=sched(cron="0 * * * *")), store, execute=Recorder())
+    scheduler = scheduler_on(
+        settings_with(hourly=sched(cron="0 * * * *")), store, execute=Recorder()
+    )
     ScheduleLedger(store).claim("hourly", "2026-11-26T06:00:00Z", owner="123@elsewhere")
     with pytest.raises(ScheduleError, match=r"already has fire .* running"):
         run(scheduler.trigger("hourly"))

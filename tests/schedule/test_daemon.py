@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -19,8 +18,8 @@ import yaml
 
 from agent.core.settings import PROJECT_ROOT
 from evidence.store import EvidenceStore
+from tests.conftest import aijia_command
 
-AIJIA = str(Path(sys.executable).parent / "aijia")
 ORDERS = 8
 
 
@@ -57,7 +56,7 @@ def write_config(tmp_path: Path, sandbox: Any, order_ids: list[str]) -> Path:
 def start(config: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as handle:  # the child keeps its own copy
         return subprocess.Popen(
-            [AIJIA, "schedule", "run", "--config", str(config)],
+            [aijia_command(), "schedule", "run", "--config", str(config)],
             cwd=config.parent,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -110,7 +109,7 @@ def test_sigkill_mid_batch_then_restart_captures_every_order_exactly_once(
             ),
         )
         third = subprocess.run(
-            [AIJIA, "schedule", "run", "--config", str(config)],
+            [aijia_command(), "schedule", "run", "--config", str(config)],
             cwd=tmp_path,
             env=env,
             capture_output=True,

@@ -6,33 +6,29 @@ import asyncio
 from typing import Any
 
 from agent.core.states import RunState
-from agent.gates.decide import approve_gate
-from agent.gates.policy import Policy
-from agent.gates.recorder import OWNER, start_run
-from agent.schedule.daemon import Scheduler
-from tests.recipes.conftest import recipe
+from agent.gates.recorder import OWNER
+from tests.conftest import aijia_for
 
 
 def test_the_daemon_commits_an_approved_run_once(
     sandbox: Any, run: Any, chromium: Any, product: Any, store: Any
 ) -> None:
     order = sandbox.find_orders("shoplane", "delivered", limit=1)[0]
+    aijia = aijia_for(product, store, chromium)
     prepared = run(
-        start_run(
-            recipe("shoplane", "prepare_refund"),
+        aijia.run(
+            "prepare_refund",
             {"order_id": order.order_id, "amount": "1.50", "reason": "damaged"},
-            user="lead",
-            settings=product,
-            store=store,
-            browser=chromium,
+            as_user="lead",
+            site="shoplane",
         )
     )
     assert prepared.state is RunState.PAUSED and prepared.gate is not None, prepared.error
-    approve_gate(store, Policy(product.policy), prepared.gate.gate_id, user="reviewer")
+    run(aijia.approve(prepared.gate.gate_id, as_user="reviewer"))  # as `approve --no-resume`
     assert store.get_run(prepared.run_id).state is RunState.APPROVED  # nobody resumed it yet
 
     product.scheduler.resume_after_s = 0
-    scheduler = Scheduler(product, store, browser=chromium)
+    scheduler = aijia.scheduler()
 
     async def two_ticks() -> None:
         await scheduler.tick()

@@ -7,8 +7,8 @@ from typing import Any
 
 from agent.core.settings import ScheduleSettings, Settings
 from agent.core.states import RunState
-from agent.schedule.daemon import Scheduler
 from evidence.schedules import ScheduleLedger
+from tests.conftest import aijia_for
 
 
 def test_one_fire_captures_every_return_request_and_the_next_skips_them_as_fresh(
@@ -26,11 +26,8 @@ def test_one_fire_captures_every_return_request_and_the_next_skips_them_as_fresh
         }
     )
     logged: list[dict[str, Any]] = []
-    scheduler = Scheduler(
-        product,
-        store,
-        browser=chromium,
-        log=lambda event, **f: logged.append({"event": event, **f}),
+    scheduler = aijia_for(product, store, chromium).scheduler(
+        log=lambda event, **f: logged.append({"event": event, **f})
     )
     expected = {o.order_id for o in sandbox.find_orders("shoplane", "return_requested")}
 

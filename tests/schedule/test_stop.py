@@ -8,8 +8,8 @@ from collections import Counter
 from typing import Any
 
 from agent.core.settings import ScheduleSettings, Settings
-from agent.schedule.daemon import Scheduler
 from evidence.schedules import Fire, ScheduleLedger
+from tests.conftest import aijia_for
 
 
 def finished_run_id(store: Any, order_id: str) -> str:
@@ -32,7 +32,7 @@ def test_a_stop_interrupts_rows_in_flight_and_the_next_daemon_finishes_the_fire(
         }
     )
     ledger = ScheduleLedger(store)
-    first = Scheduler(product, store, browser=chromium)
+    first = aijia_for(product, store, chromium).scheduler()
 
     async def stop_mid_fire() -> Fire:
         fire = asyncio.create_task(first.trigger("capture"))
@@ -50,9 +50,9 @@ def test_a_stop_interrupts_rows_in_flight_and_the_next_daemon_finishes_the_fire(
         cut_run = store.get_run(item.run_id)
         assert cut_run.state.value == "failed" and "interrupted" in (cut_run.error or "")
         kinds = [e.kind for e in store.events(item.run_id)]
-        assert kinds[:3] == ["run_created", "scheduled", "run_initiated"]
+        assert kinds[:3] == ["run_created", "run_initiated", "scheduled"]
 
-    second = Scheduler(product, store, browser=chromium)
+    second = aijia_for(product, store, chromium).scheduler()
 
     async def next_daemon() -> list[Fire]:
         assert [f.fire_id for f in second.recover()] == [stopped.fire_id]
@@ -94,7 +94,7 @@ def test_a_fire_over_its_max_run_time_is_stopped_and_failed(
             "max_run_time_s": 1.0,  # not even one capture fits
         }
     )
-    scheduler = Scheduler(product, store, browser=chromium)
+    scheduler = aijia_for(product, store, chromium).scheduler()
     fire = run(scheduler.trigger("slow"))
     assert (fire.state, fire.reason) == ("failed", "max_run_time_s exceeded")
     items = ScheduleLedger(store).items(fire.fire_id)
