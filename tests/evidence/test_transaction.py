@@ -17,11 +17,12 @@ from typing import Any
 
 import pytest
 
+from agent import Aijia
 from agent.core.errors import EvidenceError, GateError, PolicyError
-from agent.core.settings import ActionPolicy, PolicySettings, RolePolicy
+from agent.core.settings import ActionPolicy, PolicySettings, RolePolicy, Settings
 from agent.core.states import RunState
 from agent.gates import decide
-from agent.gates.decide import INITIATED, approve_gate, record_auto_approval, reject_gate
+from agent.gates.decide import INITIATED, record_auto_approval
 from agent.gates.policy import Policy
 from evidence.gates import GateRecord
 from evidence.store import EvidenceStore
@@ -64,6 +65,13 @@ def paused_at_gate(store: EvidenceStore, amount: str = "12.50") -> GateRecord:
 @pytest.fixture
 def policy() -> Policy:
     return Policy(POLICY)
+
+
+@pytest.fixture
+def aijia(store: EvidenceStore) -> Iterator[Aijia]:
+    """Decisions go through the public API, as every front end's do."""
+    with Aijia(Settings(policy=POLICY), store=store) as facade:
+        yield facade
 
 
 class Boom(Exception):
@@ -138,30 +146,30 @@ def test_an_exception_rolls_back_every_write(store: EvidenceStore) -> None:
 
 
 def test_a_refusal_inside_a_decision_rolls_back(
-    store: EvidenceStore, policy: Policy, monkeypatch: pytest.MonkeyPatch
+    store: EvidenceStore, policy: Policy, aijia: Aijia, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A reviewer whose view is stale (read before someone else decided) passes the checks
     made on that view; the checks repeated inside the transaction refuse, and nothing of
     the decision is written."""
     gate = paused_at_gate(store, amount="250")  # two approvers
     stale = decide.gate_view(store, policy, gate.gate_id)
-    approve_gate(store, policy, gate.gate_id, user="reviewer1")
+    aijia.approve(gate.gate_id, as_user="reviewer1")
     monkeypatch.setattr(decide, "gate_view", lambda *args, **kwargs: stale)
 
     before = counts(store)
     with pytest.raises(PolicyError, match="already approved gate"):
-        approve_gate(store, policy, gate.gate_id, user="reviewer1")
+        aijia.approve(gate.gate_id, as_user="reviewer1")
     assert counts(store) == before
 
     monkeypatch.undo()
-    assert approve_gate(store, policy, gate.gate_id, user="reviewer2").complete
+    assert aijia.approve(gate.gate_id, as_user="reviewer2").complete
     monkeypatch.setattr(decide, "gate_view", lambda *args, **kwargs: stale)
 
     before = counts(store)
     with pytest.raises(GateError, match="already approved"):
-        approve_gate(store, policy, gate.gate_id, user="reviewer3")
+        aijia.approve(gate.gate_id, as_user="reviewer3")
     with pytest.raises(GateError, match="already approved"):
-        reject_gate(store, policy, gate.gate_id, user="reviewer3", reason="no")
+        aijia.reject(gate.gate_id, as_user="reviewer3", reason="no")
     assert counts(store) == before
     assert [a.approver for a in store.approvals(gate.gate_id)] == ["reviewer1", "reviewer2"]
     assert store.get_run(gate.run_id).state is RunState.APPROVED
@@ -169,7 +177,7 @@ def test_a_refusal_inside_a_decision_rolls_back(
 
 
 def test_a_failure_midway_through_a_rejection_leaves_the_gate_pending(
-    store: EvidenceStore, policy: Policy, monkeypatch: pytest.MonkeyPatch
+    store: EvidenceStore, aijia: Aijia, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The gate is rejected and the decision recorded before the run moves: a failure there
     (the disk, the process) must leave neither a rejected gate nor a rejection behind."""
@@ -181,12 +189,12 @@ def test_a_failure_midway_through_a_rejection_leaves_the_gate_pending(
 
     monkeypatch.setattr(Transaction, "transition", disk_full)
     with pytest.raises(sqlite3.OperationalError):
-        reject_gate(store, policy, gate.gate_id, user="reviewer1", reason="wrong order")
+        aijia.reject(gate.gate_id, as_user="reviewer1", reason="wrong order")
     monkeypatch.undo()
     assert counts(store)["approvals"] == before["approvals"]
     assert store.get_gate(gate.gate_id).state == "pending"
     assert store.get_run(gate.run_id).state is RunState.PAUSED
-    decision = reject_gate(store, policy, gate.gate_id, user="reviewer1", reason="wrong order")
+    decision = aijia.reject(gate.gate_id, as_user="reviewer1", reason="wrong order")
     assert decision.decision == "rejected"
     kinds = [e.kind for e in store.events(gate.run_id)][-3:]
     assert kinds == ["gate_state_changed", "rejected", "state_changed"]
@@ -261,7 +269,8 @@ def approver(root: Path, gate_id: str, user: str, barrier: Any, report: Path) ->
         store = EvidenceStore(root)
         barrier.wait(timeout=60)  # everyone tries at the same moment
         try:
-            approve_gate(store, Policy(POLICY), gate_id, user=user)
+            with Aijia(Settings(policy=POLICY), store=store) as facade:
+                facade.approve(gate_id, as_user=user)
             code = 0
         except (GateError, PolicyError) as exc:
             report.write_text(f"{type(exc).__name__}: {exc}")
