@@ -85,8 +85,10 @@ class GateView:
 
 def gate_view(store: EvidenceStore, policy: Policy, gate_id: str) -> GateView:
     run = store.get_run(store.get_gate(gate_id).run_id)
-    # Gate then run are two reads; a decision moves both in one transaction. Reading the gate
-    # again after the run means a run seen decided comes with its gate seen decided.
+    approvals = store.approvals(gate_id)
+    # Separate reads, while a decision writes its approval, the gate and the run in one
+    # transaction: reading the gate last means that an approval or a run seen decided comes
+    # with its gate seen decided (never "pending, and you already approved it").
     gate = store.get_gate(gate_id)
     initiator = initiator_of(store, gate.run_id)
     needs = policy.requirements(gate.action, gate.binds)
@@ -100,7 +102,7 @@ def gate_view(store: EvidenceStore, policy: Policy, gate_id: str) -> GateView:
         initiator=initiator,
         needs=needs,
         approvers=policy.approvers(gate.action, needs, initiator=initiator),
-        approvals=store.approvals(gate_id),
+        approvals=approvals,
         drift=drift,
     )
 

@@ -328,3 +328,44 @@ def test_concurrent_approvals_from_processes_decide_once(
         assert store.get_gate(gate.gate_id).state == "approved"
         assert store.get_run(gate.run_id).state is RunState.APPROVED
         assert store.verify().ok
+
+
+# ---------------------------------------------------------------------- a reviewer racing itself
+
+READS = ("get_gate", "get_run", "approvals", "events")
+
+
+@pytest.mark.parametrize("winner_after", range(1, 7))
+def test_an_approval_racing_the_same_users_is_refused_as_already_approved(
+    store: EvidenceStore, aijia: Aijia, monkeypatch: pytest.MonkeyPatch, winner_after: int
+) -> None:
+    """Twenty `aijia approve --yes` by one reviewer: each reads the gate in several queries
+    while another may commit its approval in between. Whichever read the winner lands after,
+    the others are refused as "already approved" (exit 5), never as a second approval by the
+    same user (PolicyError, exit 6)."""
+    from agent.gates.decide import approve_gate
+
+    gate = paused_at_gate(store)
+    seen = {"reads": 0, "won": False}
+
+    def counted(name: str) -> Any:
+        original = getattr(store, name)
+
+        def read(*args: Any, **kwargs: Any) -> Any:
+            value = original(*args, **kwargs)
+            seen["reads"] += 1
+            if seen["reads"] == winner_after and not seen["won"]:
+                seen["won"] = True  # the other process commits its approval right here
+                approve_gate(store, Policy(POLICY), gate.gate_id, user="reviewer0")
+            return value
+
+        return read
+
+    for name in READS:
+        monkeypatch.setattr(store, name, counted(name))
+    with pytest.raises(GateError, match="already approved"):
+        aijia.approve(gate.gate_id, as_user="reviewer0")
+    assert seen["won"]
+    monkeypatch.undo()
+    assert [a.approver for a in store.approvals(gate.gate_id)] == ["reviewer0"]
+    assert store.get_run(gate.run_id).state is RunState.APPROVED
