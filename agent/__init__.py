@@ -9,7 +9,8 @@ internal and may change without notice::
         result = aijia.run("lookup_order", {"order_id": "2611260K4X7QJ8"}, as_user="lead")
         print(result.state, result.outputs)
 
-`Aijia` is the sync API; `AsyncAijia` the same methods as coroutines. See docs/python-api.md.
+`Aijia` is the sync API; `AsyncAijia` the same methods as coroutines. README.md, "Python API",
+has a runnable example (a test runs it).
 
 Names are imported lazily (PEP 562), so `import agent.core.errors` (what the evidence store
 and the CLI's `--help` need) does not load Playwright, the engine or the store.
