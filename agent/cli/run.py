@@ -64,11 +64,9 @@ def run(
     user = acting_user(as_user)
     with open_aijia(config) as aijia:
         # policy first (exit 6), then every row (exit 2), before anything runs or is recorded
-        aijia.check_run(recipe, [], as_user=user, site=site)
+        chosen = aijia.check_run(recipe, [], as_user=user, site=site)
         rows = _rows(inputs or [], inputs_file)
-        chosen = aijia.check_run(
-            recipe, rows, as_user=user, site=site, numbered=inputs_file is not None
-        )
+        aijia.check_run(chosen, rows, as_user=user, site=site, numbered=inputs_file is not None)
         if case and ask:
             aijia.open_case(case, channel=channel, ask=ask)
         options: dict[str, Any] = {

@@ -62,25 +62,25 @@ def site_name_for(recipe: Recipe, settings: Settings, site: str | None) -> str:
     name = site or recipe.site
     if not name:
         raise ConfigError(f"recipe {recipe.name} names no site", hint="pass --site NAME")
+    _check_site(settings, name)
+    return name
+
+
+def _check_site(settings: Settings, name: str) -> None:
+    """ConfigError naming the known sites unless `name` is configured."""
     if name not in settings.sites:
         known = ", ".join(settings.sites) or "none"
         raise ConfigError(
             f"site {name!r} is not in {settings.source or 'config.yaml'} (sites: {known})",
             hint="add it under `sites:` with base_url and credentials",
         )
-    return name
 
 
 def recipe_folder(settings: Settings, site: str | None) -> str | None:
     """The recipe folder (flavor) of a configured site; None: any folder."""
     if site is None:
         return None
-    if site not in settings.sites:
-        known = ", ".join(settings.sites) or "none"
-        raise ConfigError(
-            f"site {site!r} is not in {settings.source or 'config.yaml'} (sites: {known})",
-            hint="add it under `sites:` with base_url and credentials",
-        )
+    _check_site(settings, site)
     return settings.sites[site].flavor or site
 
 
