@@ -12,6 +12,8 @@ Hierarchy::
     │   ├── SelectorError           a selector matched nothing, or more than one element
     │   ├── ExpectationFailed       an `expect` step's condition was false
     │   ├── NavigationBlocked       a URL outside the site's allowed domains was refused
+    │   ├── TemplateLimitError      a template ran past its CPU time, the step's timeout, or
+    │   │                           its output, value-size or loop limit
     │   └── TransientSiteError      HTTP 5xx / navigation timeout; retried with backoff
     ├── GateError                   a gate or approval cannot be used (expired, used …)   (exit 5)
     ├── PolicyError                 a user lacks the role for what they asked             (exit 6)
@@ -121,6 +123,12 @@ class NavigationBlocked(StepError):
 
 class TransientSiteError(StepError):
     pass
+
+
+class TemplateLimitError(StepError):
+    """A template hit a resource limit (agent/recipes/templating.py): CPU time per render,
+    the running step's timeout, the size of its output or of a value it builds, or loop
+    iterations. Raised by the renderer; the step runner adds the recipe file:line."""
 
 
 class GateError(AgentError):

@@ -7,5 +7,6 @@ problems.py     pydantic validation errors turned into problems at the YAML line
 inputs.py       the inputs a recipe declares, and binding raw values to them
 rows.py         run inputs from the command line: `k=v` pairs, CSV and JSONL files
 templating.py   sandboxed Jinja2, strict about undefined names
+template_limits.py  how renders are bounded: CPU time, the step's deadline, sizes, loops
 coerce.py       text read from a page turned into text, int, number, money, date
 """

@@ -1,8 +1,21 @@
-"""Jinja2 templates in recipes: sandboxed, strict about undefined names.
+"""Jinja2 templates in recipes: sandboxed, strict about undefined names, and bounded.
 
 A string that is exactly one expression (`"{{ inputs.amount }}"`) renders to the native value
 (a number stays a number); any other string renders to text. In scope: `inputs`, `site`, `run`
 and every value set or extracted by an earlier step.
+
+Limits (module constants; a template that hits one fails its step with `TemplateLimitError`,
+which the step runner locates at the recipe's file:line):
+
+- time: `MAX_RENDER_CPU_SECONDS` of CPU per render, and never past the running step's
+  timeout (`render_deadline`, set by the step runner around each step) but for a short
+  grace (`DEADLINE_GRACE_SECONDS`) given to a render that starts when that time is up;
+- size: no single value a template builds (text, list, number …) and no rendered output may
+  exceed `MAX_OUTPUT_CHARS` characters; text written inside macros and `{% set %}` blocks
+  counts towards the output; numbers may have at most `MAX_INT_DIGITS` digits;
+- loops: at most `MAX_LOOP_ITERATIONS` loop iterations per render, all loops together.
+
+How they are kept: `agent.recipes.template_limits`.
 """
 
 from __future__ import annotations
@@ -22,9 +35,21 @@ from jinja2 import (
     nodes,
 )
 from jinja2.environment import TemplateExpression
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import (
+    SandboxedEnvironment,
+)
 
 from agent.core.errors import StepError
+from agent.recipes.template_limits import (
+    Budget,
+    LimitedEnvironment,
+    LimitHit,
+    current_budget,
+    limit_error,
+    limited_filter,
+    lipsum_limited,
+    step_deadline,
+)
 
 # Names every template may use besides the recipe's own values.
 BUILTIN_NAMES = frozenset({"inputs", "site", "run"})
@@ -37,9 +62,11 @@ _env: SandboxedEnvironment | None = None
 def environment() -> SandboxedEnvironment:
     global _env
     if _env is None:
-        env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+        env = LimitedEnvironment(undefined=StrictUndefined, autoescape=False)
         env.filters["money"] = lambda v: f"{float(v):.2f}"
         env.filters["days_since"] = days_since
+        env.filters = {name: limited_filter(name, f) for name, f in env.filters.items()}
+        env.globals["lipsum"] = lipsum_limited
         _env = env
     return _env
 
@@ -96,14 +123,18 @@ def _compiled(text: str) -> Template | TemplateExpression:
 def render_text(text: str, scope: Mapping[str, Any]) -> Any:
     if not is_template(text):
         return text
+    budget = Budget(step_deadline.get())
+    token = current_budget.set(budget)
     try:
-        compiled = _compiled(text)
+        compiled = _compiled(text)  # under the budget: compiling folds constant filters
         if isinstance(compiled, Template):
-            return compiled.render(**scope)
+            return budget.collect(compiled.generate(**scope))
         value = compiled(**scope)
         if isinstance(value, Undefined):
             str(value)  # StrictUndefined raises UndefinedError naming the variable
         return value
+    except (LimitHit, RecursionError, MemoryError) as exc:
+        raise limit_error(text, exc) from None
     except UndefinedError as exc:
         raise StepError(
             f"template {text!r}: {exc.message}",
@@ -113,6 +144,8 @@ def render_text(text: str, scope: Mapping[str, Any]) -> Any:
         raise StepError(f"template {text!r} is not valid Jinja2: {exc.message}") from None
     except Exception as exc:  # a filter or comparison failing on the values it got
         raise StepError(f"template {text!r} failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        current_budget.reset(token)
 
 
 def truthy(value: Any) -> bool:
