@@ -11,6 +11,19 @@ Layout of the zip::
     actions.jsonl      every event, one JSON object a line, with prev_hash and hash
     screenshots/ thumbnails/ dom/ files/    the artifacts, named <sha256>.<ext>
     upload/            with --for PLATFORM: the files that fit that platform's limits
+
+Captured pages are inert in a bundle. A DOM snapshot is stored with the site's markup as it
+was, scripts included, and that is what its event's hash covers; opened in a browser it would
+run them. So each HTML artifact ships twice:
+
+    dom/<sha256>.html.txt    the stored bytes, unchanged: their sha256 is the name and the one
+                             the chain records (a .txt file a browser shows as text, never runs)
+    dom/<sha256>.view.html   a copy to look at (`evidence.dom.inert_dom`): allow-list
+                             sanitised, under a CSP forbidding scripts and every load; listed in
+                             manifest.json with `derived_from` the snapshot's sha256
+
+report.html links the views. Every HTML file in the bundle (the views, report.html) opens
+with a Content-Security-Policy meta tag; report.html may load only its own screenshots.
 """
 
 from __future__ import annotations
@@ -27,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from agent.core.errors import EvidenceError
 from evidence.api import ArtifactRef
 from evidence.artifacts import extension_for
+from evidence.dom import inert_dom
 from evidence.hashing import canonical_json, manifest_root_hash, sha256_hex
 from evidence.ids import utc_now
 from evidence.profiles import Profile, fit_uploads
@@ -60,8 +74,29 @@ class ExportResult:
     notes: tuple[str, ...]  # what was dropped, converted or downscaled, and why
 
 
+def is_page(ref: ArtifactRef) -> bool:
+    """An artifact a browser would render as a web page (and run its scripts)."""
+    return extension_for(ref.media_type) == ".html"
+
+
 def bundle_path(ref: ArtifactRef) -> str:
-    return f"{FOLDERS.get(ref.kind, 'files')}/{ref.sha256}{extension_for(ref.media_type)}"
+    """Where the artifact's stored bytes go; a page as text, so nothing renders it."""
+    extension = ".html.txt" if is_page(ref) else extension_for(ref.media_type)
+    return f"{FOLDERS.get(ref.kind, 'files')}/{ref.sha256}{extension}"
+
+
+def view_path(ref: ArtifactRef) -> str:
+    """Where the inert copy of a page goes, next to its stored bytes."""
+    return f"{FOLDERS.get(ref.kind, 'files')}/{ref.sha256}.view.html"
+
+
+def _page_view(ref: ArtifactRef, data: bytes) -> bytes:
+    note = (
+        f"Inert copy of a page captured by Aijia: scripts, styles, frames, forms and remote "
+        f"content removed, links kept only to web pages. The snapshot as recorded (its SHA-256 "
+        f"is in the evidence chain) is {bundle_path(ref).rsplit('/', 1)[-1]}, as plain text."
+    )
+    return inert_dom(data.decode("utf-8", errors="replace"), note=note).encode("utf-8")
 
 
 def resolve_runs(
@@ -132,7 +167,10 @@ def export_bundle(
     )
     refs = {sha: store.artifact(sha) for sha in shas}
     for sha, ref in refs.items():
-        add(bundle_path(ref), store.read_artifact(sha), artifact=sha, kind=ref.kind)
+        data = store.read_artifact(sha)
+        add(bundle_path(ref), data, artifact=sha, kind=ref.kind)
+        if is_page(ref):
+            add(view_path(ref), _page_view(ref, data), derived_from=[sha], kind=f"{ref.kind}_view")
     add("actions.jsonl", ("\n".join(actions) + "\n").encode("utf-8"))
     add("verify_bundle.py", (HERE / "verify_bundle.py").read_bytes())
     add("VERIFY.md", _verify_md(profile).encode("utf-8"))
@@ -172,11 +210,12 @@ def export_bundle(
     html = render_report(
         timelines,
         image_src=lambda ref: bundle_path(ref) if ref.sha256 in refs else None,
-        link_src=lambda ref: bundle_path(ref) if ref.sha256 in refs else None,
+        link_src=lambda ref: _link(ref) if ref.sha256 in refs else None,
         title=f"Evidence for {', '.join(run_ids)}"
         if len(run_ids) < 4
         else f"Evidence for {len(run_ids)} runs",
         notes=notes,
+        local_images=True,
     )
     add("report.html", html.encode("utf-8"))
     manifest: dict[str, Any] = {
@@ -206,6 +245,11 @@ def export_bundle(
         profile.name if profile else None,
         tuple(notes),
     )
+
+
+def _link(ref: ArtifactRef) -> str:
+    """What report.html links for an artifact: a page's inert copy, else the file itself."""
+    return view_path(ref) if is_page(ref) else bundle_path(ref)
 
 
 def _chains(
@@ -248,7 +292,7 @@ def _chains(
 
 
 def _write_zip(output: Path, contents: dict[str, bytes]) -> int:
-    output.parent.mkdir(parents=True, exist_ok=True)
+    output.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, temp = tempfile.mkstemp(prefix=".bundle-", suffix=".zip", dir=output.parent)
     try:
         with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w") as zf:

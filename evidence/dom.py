@@ -9,6 +9,10 @@ and comma-separated lists.
 
 Blanking an element removes its text and the `value` of every field inside it, and marks it
 with `data-aijia-redacted`, so a reviewer sees that something was there.
+
+The store keeps a snapshot with the site's markup as it was, scripts included. `inert_dom`
+makes the copy a person opens from an export bundle: allow-list sanitised (nh3), under a
+Content-Security-Policy that forbids scripts and every load (see the section at the end).
 """
 
 from __future__ import annotations
@@ -233,3 +237,124 @@ def blank_dom(document: str, selectors: Sequence[str] = ()) -> str:
     blanker.feed(document)
     blanker.close()
     return "".join(blanker.out)
+
+
+# --------------------------------------------------------------------------- inert copies
+# A snapshot keeps the site's markup as captured, scripts included: that is what the chain
+# hashes. A person opening one must not run them, so exports ship, next to the stored bytes,
+# a copy made by an allow-list sanitiser (ammonia, through nh3): only text, tables, lists and
+# form fields survive, with their values; scripts, styles, event handlers, frames, objects,
+# forms, meta refresh, <base> and every remote reference go. A CSP meta tag, first in the
+# head, forbids scripts and every load but data: images, should anything be missed.
+
+INERT_CSP = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+    "base-uri 'none'; form-action 'none'"
+)
+_KEPT_TAGS = frozenset(
+    {
+        *("a", "abbr", "address", "article", "aside", "b", "bdi", "blockquote", "br"),
+        *("caption", "cite", "code", "col", "colgroup", "data", "dd", "del", "details"),
+        *("dfn", "div", "dl", "dt", "em", "figcaption", "figure", "footer", "h1", "h2"),
+        *("h3", "h4", "h5", "h6", "header", "hgroup", "hr", "i", "img", "ins", "kbd", "li"),
+        *("main", "mark", "nav", "ol", "p", "pre", "q", "rp", "rt", "ruby", "s", "samp"),
+        *("section", "small", "span", "strong", "sub", "summary", "sup", "table", "tbody"),
+        *("td", "tfoot", "th", "thead", "time", "tr", "u", "ul", "var", "wbr"),
+        # form fields show what was typed or chosen; the <form> around them is dropped
+        *("button", "fieldset", "input", "label", "legend", "meter", "optgroup", "option"),
+        *("output", "progress", "select", "textarea"),
+    }
+)
+# Dropped with everything inside: code, styles, embedded documents, and text nobody saw.
+_DROPPED_WITH_CONTENT = frozenset(
+    {
+        *("script", "style", "template", "noscript", "noframes", "title", "xmp"),
+        *("iframe", "frame", "frameset", "object", "embed", "applet", "svg", "math"),
+    }
+)
+_KEPT_ATTRIBUTES = {
+    "*": {"id", "title", "lang", "role", "hidden", "style"},
+    "a": {"href", "name"},
+    "img": {"src", "alt", "width", "height"},
+    "td": {"colspan", "rowspan", "headers", "align"},
+    "th": {"colspan", "rowspan", "headers", "scope", "align"},
+    "col": {"span"},
+    "colgroup": {"span"},
+    "ol": {"start", "reversed", "type"},
+    "li": {"value"},
+    "time": {"datetime"},
+    "data": {"value"},
+    "details": {"open"},
+    "input": {"type", "name", "value", "checked", "disabled", "readonly", "placeholder"},
+    "select": {"name", "multiple", "disabled"},
+    "option": {"value", "selected", "disabled", "label"},
+    "optgroup": {"label", "disabled"},
+    "textarea": {"name", "rows", "cols", "disabled", "readonly", "placeholder"},
+    "label": {"for"},
+    "button": {"name", "value", "disabled"},
+    "meter": {"value", "min", "max", "low", "high", "optimum"},
+    "progress": {"value", "max"},
+}
+# Properties that take no URL (no background, list-style, cursor, filter, mask …) and cannot
+# lift an element over the page (no position, z-index, transform).
+_KEPT_STYLE = frozenset(
+    {
+        *("color", "background-color", "font-weight", "font-style", "font-size"),
+        *("font-family", "text-align", "text-decoration", "text-transform", "white-space"),
+        *("vertical-align", "display", "visibility", "width", "min-width", "max-width"),
+        *("height", "margin", "padding", "border", "border-width", "border-style"),
+        *("border-color", "border-collapse", "border-spacing", "line-height", "word-break"),
+    }
+)
+# A style that still names a resource (or hides a name behind a CSS escape) is dropped whole.
+_RESOURCE_IN_STYLE = re.compile(r"url\s*\(|image\s*\(|image-set|expression|@import|\\", re.I)
+_BANNER_STYLE = (
+    "font:13px/1.4 system-ui,sans-serif;background:#fff7d6;color:#5c4400;"
+    "border:1px solid #e0c45c;padding:8px 12px;margin:0 0 12px"
+)
+_PAGE_STYLE = (
+    "body{font:14px/1.45 system-ui,sans-serif;margin:16px;color:#1d232b}"
+    "table{border-collapse:collapse}td,th{border:1px solid #ccd2da;padding:3px 6px}"
+    "img{outline:1px dashed #ccd2da;min-width:1em;min-height:1em}"
+    "[data-aijia-redacted]{background:#eee}[data-aijia-redacted]::after{content:'[redacted]'}"
+)
+
+
+def _kept_value(tag: str, attribute: str, value: str) -> str | None:
+    """The allow-list by value: links only to web pages and mail, pictures only inline."""
+    plain = re.sub(r"[\x00-\x20]", "", value).lower()
+    if attribute == "href":
+        return value if plain.startswith(("http://", "https://", "mailto:")) else None
+    if attribute == "src":
+        return value if tag == "img" and plain.startswith("data:image/") else None
+    if attribute == "style" and _RESOURCE_IN_STYLE.search(value):
+        return None
+    return value
+
+
+def inert_dom(document: str, *, note: str = "") -> str:
+    """`document` as a page that runs nothing and loads nothing: its text and structure
+    through the allow-list above, under a CSP, with `note` (plain text) shown on top."""
+    import nh3
+
+    body = nh3.clean(
+        document,
+        tags=set(_KEPT_TAGS),
+        clean_content_tags=set(_DROPPED_WITH_CONTENT),
+        attributes={tag: set(names) for tag, names in _KEPT_ATTRIBUTES.items()},
+        attribute_filter=_kept_value,
+        generic_attribute_prefixes={"data-", "aria-"},
+        url_schemes={"http", "https", "mailto", "data"},
+        url_relative="deny",  # a relative link would resolve against the viewer's disk
+        filter_style_properties=set(_KEPT_STYLE),
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )
+    banner = f'<div style="{_BANNER_STYLE}">{html.escape(note)}</div>\n' if note else ""
+    return (
+        "<!DOCTYPE html>\n<html>\n<head>\n"
+        f'<meta http-equiv="Content-Security-Policy" content="{INERT_CSP}">\n'
+        '<meta charset="utf-8">\n<meta name="referrer" content="no-referrer">\n'
+        f"<title>Inert copy of a captured page</title>\n<style>{_PAGE_STYLE}</style>\n"
+        f"</head>\n<body>\n{banner}{body}\n</body>\n</html>\n"
+    )

@@ -1,4 +1,9 @@
-"""The HTML report: a self-contained timeline per run (Jinja2 template in templates/)."""
+"""The HTML report: a self-contained timeline per run (Jinja2 template in templates/).
+
+Everything in it from a seller site is escaped (autoescape) and nothing in it is active: a
+Content-Security-Policy meta tag opens the head (no script, no load but its own screenshots),
+and a page URL is a link only when it is an http(s) URL.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evidence.api import ArtifactRef
+from evidence.dom import INERT_CSP
 from evidence.ids import utc_now
 from evidence.timeline import RunTimeline, build_timeline
 
@@ -40,8 +46,12 @@ def render_report(
     title: str,
     notes: Sequence[str] = (),
     bundle_root_hash: str | None = None,
+    local_images: bool = False,
 ) -> str:
-    """`image_src`/`link_src` say where a picture or a file is (relative path or data URI)."""
+    """`image_src`/`link_src` say where a picture or a file is (relative path or data URI);
+    `local_images` when pictures are files next to the report (a bundle), not data URIs."""
+    # 'self' lets a bundle's report show its own screenshots (file: or the host serving it)
+    csp = INERT_CSP.replace("img-src data:", "img-src 'self' data:") if local_images else INERT_CSP
     return (
         _environment()
         .get_template("report.html.j2")
@@ -53,8 +63,16 @@ def render_report(
             notes=list(notes),
             bundle_root_hash=bundle_root_hash,
             generated_at=utc_now(),
+            csp=csp,
+            web_link=web_link,
         )
     )
+
+
+def web_link(url: str) -> str | None:
+    """`url` when it is a web page to link to; a seller's javascript:, data: or file: URL is
+    shown as text only."""
+    return url if url.strip().lower().startswith(("http://", "https://")) else None
 
 
 def standalone_report(store: EvidenceStore, run_ids: Sequence[str]) -> str:

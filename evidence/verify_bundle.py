@@ -15,6 +15,10 @@ Checks, and names the first problem of each kind:
 Canonical JSON: json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).
 Exit status 0 when everything holds, 1 otherwise.
 
+A captured page is checked as its recorded bytes, dom/<sha256>.html.txt (text, so a browser
+never runs it). The dom/<sha256>.view.html next to it is an inert copy made at export, listed
+with its own hash and `derived_from`; like the files in upload/, it is checked by hash only.
+
 This file is copied into every bundle; it imports nothing from Aijia.
 """
 

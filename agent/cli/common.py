@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
+from agent.core.text import json_printable, printable
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -63,9 +65,11 @@ AsOption = typer.Option(
 
 
 def console(stderr: bool = False) -> Console:
-    from rich.console import Console
+    """The console to print with: it shows control characters in anything it prints escaped
+    (seller data is hostile: `agent.cli.terminal`)."""
+    from agent.cli.terminal import InertConsole
 
-    return Console(stderr=stderr, highlight=False)
+    return InertConsole(stderr=stderr, highlight=False)
 
 
 def handles_errors(func: F) -> F:
@@ -82,8 +86,10 @@ def handles_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except (AgentError, SandboxError) as err:
-            # the message may quote seller data: print it as text, never as markup
-            console(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
+            # the message may quote seller data: print it as text, never as markup, and with
+            # its control characters escaped (it keeps its own lines: message, then hint)
+            message = escape(printable(str(err), multiline=True))
+            console(stderr=True).print(f"[bold red]error:[/] {message}", soft_wrap=True)
             raise typer.Exit(err.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
@@ -111,8 +117,14 @@ def open_aijia(config: Path | None) -> Aijia:
     return Aijia.from_config(config)
 
 
-def print_json(value: Any) -> None:
-    """Indented JSON on stdout (for `--json` of list/show commands)."""
+def json_text(value: Any, *, indent: int | None = None) -> str:
+    """`value` as JSON for a terminal: non-ASCII text kept readable, but DEL, C1 and bidi
+    characters (which `json.dumps` leaves raw) written as \\u escapes; same value parsed."""
     import json
 
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+    return json_printable(json.dumps(value, indent=indent, ensure_ascii=False, default=str))
+
+
+def print_json(value: Any) -> None:
+    """Indented JSON on stdout (for `--json` of list/show commands)."""
+    typer.echo(json_text(value, indent=2))

@@ -38,9 +38,8 @@ def demo(
 
 def show(out: Console, event: DemoEvent) -> None:
     """One demo event, as the lines the user has always seen for it."""
-    from rich.markup import escape as e
-
     import agent.demo as d
+    from agent.cli.present import shown as e
 
     match event:
         case d.SandboxStarted(sites=sites):
@@ -98,4 +97,4 @@ def show(out: Console, event: DemoEvent) -> None:
             out.print(f"  aijia evidence show {refund}")
             out.print(f"  aijia evidence report {refund}")
         case d.Failed(what=what, error=error):
-            out.print(f"[red]{what}:[/] {e(str(error))}")
+            out.print(f"[red]{what}:[/] {e(str(error), multiline=True)}")

@@ -3,6 +3,7 @@ read (and prune trims) the evidence store the facade opened."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,11 +43,11 @@ def evidence_verify(
 
 
 def _show_verified(report: VerifyReport) -> None:
-    from rich.markup import escape
+    from agent.cli.present import shown
 
     out = console()
     for found in report.breaks:
-        out.print(f"[bold red]BROKEN[/] {escape(str(found))}", soft_wrap=True)
+        out.print(f"[bold red]BROKEN[/] {shown(found)}", soft_wrap=True)
     status = "[green]ok[/]" if report.ok else f"[red]{len(report.breaks)} broken[/]"
     out.print(
         f"{report.runs_checked} run(s), {report.events_checked} event(s), "
@@ -70,7 +71,7 @@ def evidence_export(
     config: Path | None = ConfigOption,
 ) -> None:
     """Write a zip anyone can verify offline: manifest, report, action log, screenshots, DOM."""
-    from rich.markup import escape
+    from agent.cli.present import shown
 
     with open_aijia(config) as aijia:
         result = aijia.export(
@@ -85,7 +86,7 @@ def evidence_export(
     out.print(f"wrote {result.path} ({result.size:,} bytes, {result.files} files)")
     out.print(f"bundle root hash {result.root_hash}", soft_wrap=True)
     for note in result.notes:
-        out.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
+        out.print(f"[yellow]note:[/] {shown(note)}", soft_wrap=True)
 
 
 @app.command("show")
@@ -102,16 +103,18 @@ def evidence_show(
 
 
 def _show_timeline(t: RunTimeline) -> None:
-    from rich.markup import escape
     from rich.table import Table
+
+    from agent.cli.present import shown
 
     out = console()
     r = t.run
-    out.print(f"[bold]{r.run_id}[/] {r.recipe} v{r.recipe_version} on {r.site}: {r.state.value}")
-    out.print(f"case {escape(r.case_id or '-')}; root hash {t.root_hash or 'not sealed'}")
+    what = shown(f"{r.recipe} v{r.recipe_version} on {r.site}")
+    out.print(f"[bold]{r.run_id}[/] {what}: {r.state.value}")
+    out.print(f"case {shown(r.case_id or '-')}; root hash {t.root_hash or 'not sealed'}")
     questions = Table(show_header=False, box=None)
     for question, entries in t.answers.items():
-        answer = escape("; ".join(e.title for e in entries)) or "[dim]nothing recorded[/]"
+        answer = shown("; ".join(e.title for e in entries)) or "[dim]nothing recorded[/]"
         questions.add_row(f"[bold]{question}[/]", answer)
     out.print(questions)
     table = Table(title="timeline")
@@ -122,8 +125,9 @@ def _show_timeline(t: RunTimeline) -> None:
         details += [f"{k}: {v}" for k, v in e.values.items()]
         if e.screenshot:
             details.append(f"screenshot {e.screenshot.sha256[:12]}")
+        # one detail a line; a detail's own newlines are shown escaped, never as lines
         table.add_row(
-            str(e.event.seq), e.event.at[11:23], escape(e.title), escape("\n".join(details))
+            str(e.event.seq), e.event.at[11:23], shown(e.title), "\n".join(map(shown, details))
         )
     out.print(table)
 
@@ -142,7 +146,10 @@ def evidence_report(
     with open_aijia(config) as aijia:
         html = standalone_report(aijia.store, [run])
     target = output or Path(f"{run}.html")
-    target.write_text(html, encoding="utf-8")
+    # evidence, like the bundle: readable by its owner only, whatever the umask
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(html)
     console().print(f"wrote {target}")
     if open_it:
         import webbrowser

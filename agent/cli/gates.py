@@ -91,6 +91,8 @@ def pending_table(views: list[GateView]) -> Any:
     """Pending gates, one line each; an expired one is marked."""
     from rich.table import Table
 
+    from agent.cli.present import shown
+
     table = Table(title=f"pending gates ({len(views)})")
     for column in ("gate", "age", "action", "amount", "asked by", "may approve", "summary"):
         table.add_column(column, overflow="fold", no_wrap=column == "gate")
@@ -101,11 +103,11 @@ def pending_table(views: list[GateView]) -> Any:
         table.add_row(
             v.gate.gate_id,
             age(v.gate.created_at) + (" [red](expired)[/]" if expired else ""),
-            v.gate.action,
-            amount,
-            v.initiator or "?",
-            ", ".join(v.approvers) + got,
-            escape(v.gate.summary),
+            shown(v.gate.action),
+            shown(amount),
+            shown(v.initiator or "?"),
+            shown(", ".join(v.approvers) + got),
+            shown(v.gate.summary),
         )
     return table
 
@@ -113,6 +115,8 @@ def pending_table(views: list[GateView]) -> Any:
 def gate_table(view: GateView, shots: list[str]) -> Any:
     """One gate, a row per fact: what, who, policy, each bound value, drift, screenshots."""
     from rich.table import Table
+
+    from agent.cli.present import shown
 
     table = Table(show_header=False, title=f"gate {view.gate.gate_id}")
     table.add_column("what", no_wrap=True)
@@ -138,7 +142,7 @@ def gate_table(view: GateView, shots: list[str]) -> Any:
     ]
     rows += [("screenshot", s) for s in shots]
     for key, value in rows:
-        table.add_row(escape(key), escape(value))
+        table.add_row(shown(key), shown(value))
     return table
 
 
@@ -155,13 +159,6 @@ def age(iso: str) -> str:
     if minutes >= 60:
         return f"{sign}{minutes // 60}h{minutes % 60:02d}m"
     return f"{sign}{minutes}m"
-
-
-def escape(text: str) -> str:
-    """Seller data in a rich table: shown as written, never as markup."""
-    from rich.markup import escape as rich_escape
-
-    return rich_escape(text)
 
 
 @handles_errors
@@ -211,7 +208,9 @@ def _confirm(view: GateView) -> None:
     terminal to ask on (a script passes --yes once it has checked the gate)."""
     import sys
 
+    from agent.cli.present import shown
     from agent.core.errors import GateError
+    from agent.core.text import printable
 
     key, expected = view.confirm_key
     if not sys.stdin.isatty():
@@ -220,10 +219,10 @@ def _confirm(view: GateView) -> None:
             hint="run it in a terminal, or pass --yes when you have checked the gate",
         )
     out = console()
-    out.print(f"[bold]{escape(view.gate.summary)}[/]  ({view.needs.describe()})")
+    out.print(f"[bold]{shown(view.gate.summary)}[/]  ({shown(view.needs.describe())})")
     for k, v in view.gate.binds.items():
-        out.print(f"  {k}: {v}", markup=False)
-    typed = typer.prompt(f"Type the {key} to approve")
+        out.print(f"  {shown(k)}: {shown(v)}")
+    typed = typer.prompt(f"Type the {printable(key)} to approve")
     if typed.strip() != expected:
         raise GateError(
             f"typed {typed.strip()!r}, expected the {key} {expected!r}; not approved",

@@ -1,10 +1,15 @@
 """Presenters for runs: what a run gave back (`RunResult`) and what the store recorded
 (`RunRecord`), as JSON-ready dicts, rich tables and a progress bar. They render; they decide
-nothing, and they never raise `typer.Exit` (the commands do)."""
+nothing, and they never raise `typer.Exit` (the commands do).
+
+Seller data (names, summaries, bound values, errors, URLs) is hostile: every command puts it
+into a line or a cell through `shown` (rich markup escaped, control characters shown escaped)
+and into JSON through `common.json_text`; the console itself (`agent.cli.terminal`) is the
+net under both.
+"""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
@@ -13,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from agent.cli.common import console
+from agent.cli.common import console, json_text
+from agent.core.text import printable
 
 if TYPE_CHECKING:
     from agent import RunResult
@@ -40,20 +46,20 @@ def summary_counts(results: Iterable[RunResult]) -> dict[str, int]:
 def run_lines(results: Sequence[RunResult]) -> None:
     """One JSON object per run on stdout."""
     for result in results:
-        typer.echo(json.dumps(result_json(result), ensure_ascii=False, default=str))
+        typer.echo(json_text(result_json(result)))
 
 
 def run_summary(results: Sequence[RunResult], evidence_dir: Path) -> None:
     """The outputs of a single run, a table of runs, the counts, where the evidence is."""
     out = console()
     if len(results) == 1 and results[0].outputs:
-        out.print_json(json.dumps(results[0].outputs, ensure_ascii=False, default=str))
+        out.print_json(json_text(results[0].outputs))
     out.print(_results_table(results))
     counts = ", ".join(f"{n} {state}" for state, n in summary_counts(results).items())
     out.print(f"{len(results)} runs: {counts}")
     out.print(f"evidence: {evidence_dir}  (aijia evidence show RUN)")
     if len(results) == 1 and results[0].error:
-        out.print(f"[red]error:[/] {_text(results[0].error)}", soft_wrap=True)
+        out.print(f"[red]error:[/] {shown(results[0].error, multiline=True)}", soft_wrap=True)
 
 
 def _results_table(results: Sequence[RunResult]) -> Any:
@@ -77,7 +83,7 @@ def _results_table(results: Sequence[RunResult]) -> Any:
             str(result.row or 1),
             result.run_id or "-",
             f"[{colors.get(state, 'red')}]{state}[/]",
-            _text(detail),
+            shown(detail),
         )
     return table
 
@@ -88,14 +94,12 @@ def resumed(result: RunResult) -> None:
     state = result.state.value
     out.print(f"run {result.run_id}: [bold]{state}[/] in {result.duration_s:.1f}s")
     if result.outputs:
-        out.print_json(json.dumps(result.outputs, ensure_ascii=False, default=str))
+        out.print_json(json_text(result.outputs))
     if result.gate is not None and state == "paused":
-        out.print(
-            f"[yellow]{_text(str(result.error))}[/]; new gate {result.gate.gate_id}",
-            soft_wrap=True,
-        )
+        why = shown(str(result.error), multiline=True)
+        out.print(f"[yellow]{why}[/]; new gate {result.gate.gate_id}", soft_wrap=True)
     elif result.error:
-        out.print(f"[red]error:[/] {_text(result.error)}", soft_wrap=True)
+        out.print(f"[red]error:[/] {shown(result.error, multiline=True)}", soft_wrap=True)
 
 
 class BatchProgress:
@@ -168,14 +172,16 @@ def runs_table(runs: Sequence[RunRecord], sealed: dict[str, bool] | None = None)
             r.run_id,
             r.created_at[5:16].replace("T", " "),
             r.state.value + mark,
-            _text(f"{r.recipe} @ {r.site}"),
-            _text(r.case_id or ""),
+            shown(f"{r.recipe} @ {r.site}"),
+            shown(r.case_id or ""),
         )
     console().print(table)
 
 
-def _text(value: str) -> str:
-    """Seller data (errors, summaries) inside markup: shown as written, never as markup."""
+def shown(value: object, *, multiline: bool = False) -> str:
+    """Seller data (names, summaries, bound values, errors) for a line or a cell with rich
+    markup: shown as written, never as markup, with control characters shown escaped
+    (`multiline` keeps its newlines: an error with its hint, a list of details)."""
     from rich.markup import escape
 
-    return escape(value)
+    return escape(printable(str(value), multiline=multiline))

@@ -56,10 +56,9 @@ def runs_show(
     """Show one run: state, inputs, outputs, error, gates and approvals."""
     from dataclasses import asdict
 
-    from rich.markup import escape
     from rich.table import Table
 
-    from agent.cli.present import run_dict
+    from agent.cli.present import run_dict, shown
 
     with open_aijia(config) as aijia:
         store = aijia.store
@@ -81,11 +80,11 @@ def runs_show(
         return
     table = Table(show_header=False)
     for key, value in run_dict(record).items():
-        table.add_row(key, "" if value is None else escape(str(value)))
+        table.add_row(key, "" if value is None else shown(value, multiline=key == "error"))
     table.add_row("events", str(events))
     for g in gates:
         decided = ", ".join(f"{a.decision} by {a.approver}" for a in approvals[g.gate_id])
-        table.add_row(f"gate {g.gate_id}", escape(f"{g.action}: {g.summary} [{g.state}] {decided}"))
+        table.add_row(f"gate {g.gate_id}", shown(f"{g.action}: {g.summary} [{g.state}] {decided}"))
     console().print(table)
 
 
@@ -99,9 +98,11 @@ def runs_reconcile(
     """Settle a run whose commit may or may not have happened, by reading the back office
     with the recipe's `reconcile` steps: done when it happened, else back to approved (then
     `aijia resume RUN`). Never retries the action."""
+    from agent.cli.present import shown
+
     with open_aijia(config) as aijia:
         outcome = aijia.reconcile(run, as_user=acting_user(as_user))
     out = console()
-    out.print(f"run {run}: [bold]{outcome.state.value}[/] — {outcome.reason}")
+    out.print(f"run {run}: [bold]{outcome.state.value}[/] — {shown(outcome.reason)}")
     if outcome.state.value == "approved":
         out.print(f"  the approval still holds: `aijia resume {run}` commits it once")

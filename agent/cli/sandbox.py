@@ -81,8 +81,7 @@ def sandbox_orders(
     config: Path | None = ConfigOption,
 ) -> None:
     """List seeded sandbox orders by case, so recipes and tests can pick one."""
-    import json
-
+    from agent.cli.common import json_text
     from agent.core.errors import InputError
     from agent.core.settings import load_config
     from sandbox.fixtures import CASES, find_orders
@@ -105,7 +104,7 @@ def sandbox_orders(
         raise InputError(str(exc), hint="`aijia sandbox orders --cases` lists the cases") from None
     if as_json:
         for order in found:
-            print(json.dumps(order.to_dict(), ensure_ascii=False))
+            typer.echo(json_text(order.to_dict()))
         return
     from rich.table import Table
 

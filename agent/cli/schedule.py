@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from agent.cli.common import ConfigOption, ExitCode, console, handles_errors, open_aijia, print_json
+from agent.cli.common import (
+    ConfigOption,
+    ExitCode,
+    console,
+    handles_errors,
+    json_text,
+    open_aijia,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from agent.schedule.daemon import ScheduleView
@@ -21,12 +29,11 @@ app = typer.Typer(
 
 def json_log_line(event: str, **fields: Any) -> None:
     """One structured log line on stderr: {"at": …, "event": …, …}."""
-    import json
     import sys
     from datetime import UTC, datetime
 
     at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    line = json.dumps({"at": at, "event": event, **fields}, ensure_ascii=False, default=str)
+    line = json_text({"at": at, "event": event, **fields})
     sys.stderr.write(line + "\n")
     sys.stderr.flush()
 
@@ -72,6 +79,8 @@ def schedule_list(
     """Every schedule with its trigger, next fire time and last outcome."""
     from rich.table import Table
 
+    from agent.cli.present import shown
+
     with open_aijia(config) as aijia:
         views = aijia.schedules()
     if as_json:
@@ -82,7 +91,9 @@ def schedule_list(
         table.add_column(column, overflow="fold")
     for v in views:
         next_fire = v.next_fire.strftime("%Y-%m-%d %H:%M:%S") if v.next_fire else "disabled"
-        table.add_row(v.name, v.trigger, v.recipe, next_fire, _outcome(v))
+        table.add_row(
+            shown(v.name), shown(v.trigger), shown(v.recipe), next_fire, shown(_outcome(v))
+        )
     console().print(table)
 
 

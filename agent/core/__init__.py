@@ -4,4 +4,5 @@ errors.py     every error Aijia raises on purpose, the hierarchy drawn in its do
 states.py     the run state machine (`RunState`, `check_transition`)
 settings.py   config.yaml as typed settings (`Settings`, `load_config`)
 secrets.py    secret references ({$env}, {$file}, {$keyring}) and the `Masker`
+text.py       seller text made inert for a terminal (`printable`, `json_printable`)
 """
