@@ -1,7 +1,9 @@
 """Capture helpers: screenshots (format, thumbnail, annotation) and the capture policy.
 
-The runner takes the pictures (Playwright, with `mask` for redacted selectors); this module
-turns them into what is stored. DOM blanking lives in `evidence.dom`.
+The runner takes the pictures (Playwright, with `mask` for redacted selectors and for every
+element that shows a registered secret, as text or as a field's value); this module turns them
+into what is stored. DOM blanking lives in `evidence.dom`; masking secrets in every artifact in
+`evidence.artifacts`.
 """
 
 from __future__ import annotations

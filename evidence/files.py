@@ -2,7 +2,11 @@
 
 A write goes to `tmp/` first, is flushed to disk, then renamed into place, so a reader never
 sees half a file and two processes storing the same bytes cannot corrupt each other (the
-rename is atomic and both would write identical content). Files are made read-only.
+rename is atomic and both would write identical content).
+
+Nobody but the owner may read the evidence (a trace or a page may hold what a session looked
+like): directories are 0700, files 0600 — content-addressed files 0400, as they are never
+written again — whatever the umask (`private_dir`, `private_file`).
 """
 
 from __future__ import annotations
@@ -11,9 +15,45 @@ import contextlib
 import hashlib
 import os
 import secrets
+import stat
 from pathlib import Path
 
 from agent.core.errors import EvidenceError
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+OBJECT_MODE = 0o400  # written once, read by the owner only
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` and its missing parents as 0700; make `path` 0700 if it already was
+    there (an older store, a data dir created by hand)."""
+    missing = []
+    folder = Path(path)
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for created in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            created.mkdir(mode=DIR_MODE)
+        os.chmod(created, DIR_MODE)  # mkdir's mode passes through the umask
+    if stat.S_IMODE(os.stat(path).st_mode) != DIR_MODE:
+        os.chmod(path, DIR_MODE)
+    return Path(path)
+
+
+def private_file(path: Path, *, create: bool = True) -> None:
+    """Make `path` 0600, creating it empty first when `create` and it is missing (so that
+    SQLite, which gives its WAL and shared-memory files the database's mode, never makes a
+    readable one)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | (os.O_CREAT if create else 0), FILE_MODE)
+    except FileNotFoundError:
+        return
+    try:
+        os.fchmod(fd, FILE_MODE)
+    finally:
+        os.close(fd)
 
 
 class ObjectFiles:
@@ -35,14 +75,15 @@ class ObjectFiles:
         if final.exists():  # deduplicated: same bytes, same name
             return sha, self.relative_path(sha)
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            self.tmp.mkdir(parents=True, exist_ok=True)
+            private_dir(final.parent)
+            private_dir(self.tmp)
             temp = self.tmp / f"{sha}.{os.getpid()}.{secrets.token_hex(4)}"
-            with open(temp, "wb") as fh:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            with os.fdopen(fd, "wb") as fh:
                 fh.write(content)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.chmod(temp, 0o444)
+                os.fchmod(fh.fileno(), OBJECT_MODE)
             os.replace(temp, final)
         except OSError as exc:
             raise EvidenceError(

@@ -8,6 +8,7 @@ logs in again once, transparently, when it does not.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -40,12 +41,17 @@ class SessionStore:
         return state if isinstance(state, dict) else None
 
     def save(self, site: str, account: str, state: dict[str, Any]) -> Path:
-        """Write atomically with mode 0600 (never readable by others, not even briefly)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.folder, 0o700)
+        """Write atomically with mode 0600 (never readable by others, not even briefly), in
+        a 0700 folder of a 0700 data dir, whatever the umask."""
+        self.folder.parent.parent.mkdir(parents=True, exist_ok=True)
+        for folder in (self.folder.parent, self.folder):  # the data dir, then sessions/
+            with contextlib.suppress(FileExistsError):
+                folder.mkdir(mode=0o700)
+            os.chmod(folder, 0o700)
         path = self.path(site, account)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(state, fh)
         os.replace(tmp, path)

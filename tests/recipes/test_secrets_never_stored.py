@@ -3,40 +3,28 @@
 The sandbox's lead password is the canary. Runs of the shipped recipes (every page captured,
 with MHTML copies and a Playwright trace)
 and a run that fails with the password still typed into the form (failure screenshot + DOM)
-are recorded; then every byte under the data dir — SQLite database and WAL, artifact files,
-saved sessions — is scanned for the canary in the spellings a leak would take.
+are recorded; then every byte under the data dir — SQLite database and WAL, artifact files
+(zip members unpacked), saved sessions — is decoded layer by layer and searched for the
+canary (tests/security/leaks.py).
 """
 
 from __future__ import annotations
 
-import base64
-import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from agent.core.states import RunState
 from agent.recipes.model import load_recipe
 from tests.recipes.conftest import Runner
+from tests.security.leaks import scan
 
 CANARY_RECIPE = Path(__file__).parent / "canary" / "fail_after_password.yaml"
 
 
-def _spellings(secret: str) -> list[bytes]:
-    forms = {secret, quote(secret), json.dumps(secret)[1:-1]}
-    out = [f.encode() for f in forms]
-    out.append(base64.b64encode(secret.encode()))
-    out.append(secret.encode("utf-16-le"))
-    return out
-
-
 def _scan(root: Path, secret: str) -> list[str]:
-    leaks = []
-    needles = _spellings(secret)
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        data = path.read_bytes()
-        leaks += [f"{path.relative_to(root)}: {n!r}" for n in needles if n in data]
-    return leaks
+    """Every hit of the secret under root, in any spelling (tests/security/leaks.py decodes
+    every layer a page, a trace or an MHTML may wrap it in)."""
+    return scan([root], [secret], root=root)
 
 
 def test_typed_password_never_reaches_the_store(
