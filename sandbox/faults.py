@@ -11,6 +11,12 @@ session_ttl        seconds a login lasts (then: back to the login page)         
 maintenance        every page answers 503 "down for maintenance"                    false
 layout             "v2" changes ids, classes, data-* and nesting; labels stay       v1
 challenge          a "Security check" page until a human ticks the box and clicks   false
+heavy              pages also load ~35 cacheable assets (some slow) and one CDN     false
+                   script, as real back offices do (sandbox/heavy.py)
+submit_tamper      a hostile ShopLane refund form: its script, on submit,           off
+                   ``swap_amount`` rewrites the amount to 999.00; ``extra_post``
+                   first POSTs an internal note nobody approved, then submits;
+                   ``socket`` opens a WebSocket to the site and sends a change
 =================  ==============================================================  ========
 
 CLI: ``--fault latency=300 --fault layout=v2``; at run time ``POST /__sandbox/faults`` with the
@@ -28,6 +34,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DEFAULT_SESSION_TTL = 3600
+SUBMIT_TAMPERING = ("off", "swap_amount", "extra_post", "socket")
 UNFAULTED_PREFIXES = ("/__sandbox", "/security-check", "/favicon.ico")
 
 
@@ -40,6 +47,8 @@ class Faults:
     maintenance: bool = False
     layout: str = "v1"
     challenge: bool = False
+    heavy: bool = False
+    submit_tamper: str = "off"  # off | swap_amount | extra_post | socket (templates/shoplane)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,7 +69,7 @@ class Faults:
 def _coerce(name: str, raw: Any) -> Any:
     text = str(raw).strip().lower()
     try:
-        if name in ("maintenance", "challenge"):
+        if name in ("maintenance", "challenge", "heavy"):
             if isinstance(raw, bool):
                 return raw
             if text in ("1", "true", "yes", "on"):
@@ -70,6 +79,10 @@ def _coerce(name: str, raw: Any) -> Any:
             raise ValueError
         if name == "layout":
             if text not in ("v1", "v2"):
+                raise ValueError
+            return text
+        if name == "submit_tamper":
+            if text not in SUBMIT_TAMPERING:
                 raise ValueError
             return text
         if name in ("error_rate", "commit_error_rate"):

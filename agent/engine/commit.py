@@ -6,13 +6,21 @@ Deciding that an approval is valid (roles, expiry, two approvers) is the gate lo
 moves the run to `approved` and calls this. Here, as DESIGN.md says: a fresh context (saved
 session), the prepare phase again, the gate's binds rendered again and compared with the
 approved ones. Any drift (e.g. the order was refunded meanwhile) pauses the run again with
-the difference and a new gate. Otherwise a compare-and-set `approved -> committing` (only one
-resumer wins) and the commit steps run once: never retried, and a failure after a click or key
-press started leaves the run `in_doubt` (a reconcile must look before anyone retries).
+the difference and a new gate.
+
+Then the commit steps run once, never retried, with the recipe's declared commit request
+bound to the approval (agent/engine/binding.py): when the page sends it, its fields are
+compared with the approved binds. On a match a compare-and-set `approved -> committing` (only
+one resumer wins) releases it, and a failure after that leaves the run `in_doubt` (a
+reconcile must look before anyone retries). On a difference nothing is sent: the run pauses
+again at a new gate showing approved vs sent, like drift. A commit phase that ends without
+the declared request sent fails the run, which then has changed nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Mapping
@@ -21,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from agent.browser.login import SessionManager
 from agent.core.errors import GateError, StepError
 from agent.core.states import RunState
+from agent.engine.binding import CommitBinding
 from agent.engine.execute import execute_steps
 from agent.engine.result import GateInfo, RunResult, with_duration
 from agent.engine.setup import (
@@ -38,7 +47,10 @@ if TYPE_CHECKING:
 
     from agent.core.settings import Settings
     from agent.engine.context import RunContext
+    from agent.steps.base import Step
     from evidence.api import EvidenceSink
+
+STOP_GRACE_S = 5.0  # how long a step may take to notice its page was closed
 
 
 def _normal(value: Any) -> Any:
@@ -73,6 +85,12 @@ async def resume_run(
     gate_at = recipe.gate_index()
     if gate_at is None:
         raise GateError(f"recipe {recipe.name} has no gate; there is nothing to resume")
+    if recipe.commits is None:
+        raise GateError(
+            f"recipe {recipe.name} declares no commit request (`commits:`); nothing is sent "
+            "unless what is sent can be compared with what was approved",
+            hint="`aijia recipes validate` shows where to declare it",
+        )
     plan = plan_run(recipe, dict(record.inputs), settings=settings, store=store, site=record.site)
     base = {
         "recipe": recipe.name,
@@ -105,7 +123,7 @@ async def _resume(
 ) -> RunResult:
     store, run_id, recipe = ctx.sink, ctx.run_id, ctx.recipe
     ctx.event("resume_started", {"approved_binds": dict(approved)})
-    state = RunState.APPROVED
+    binding: CommitBinding | None = None
     try:
         await run_prepare_phase(ctx, login, sessions)
         gate = recipe.steps[gate_at].params
@@ -117,14 +135,26 @@ async def _resume(
             if _normal(binds.get(k)) != _normal(approved.get(k))
         )
         if changed:
-            return _drifted(ctx, gate_at, gate.action, summary, binds, approved, changed, base)
-        if not store.transition(
-            run_id, RunState.APPROVED, RunState.COMMITTING, reason="approved binds re-verified"
-        ):
-            raise GateError(f"run {run_id} is already being committed by someone else")
-        state = RunState.COMMITTING
+            diff = {k: {"approved": approved.get(k), "now": binds.get(k)} for k in changed}
+            text = ", ".join(f"{k}: {d['approved']!r} -> {d['now']!r}" for k, d in diff.items())
+            why = f"drift since approval: {text}"
+            return _regate(ctx, gate_at, gate.action, summary, binds, diff, base, why=why)
+        assert recipe.commits is not None  # resume_run refuses a recipe without one
+        binding = CommitBinding.for_run(
+            ctx, recipe.commits, approved, claim=lambda: _claim(store, run_id)
+        )
         ctx.phase = "commit"
-        await execute_steps(ctx, list(recipe.steps[gate_at + 1 :]))
+        await binding.install()
+        try:
+            await _commit_steps(ctx, list(recipe.steps[gate_at + 1 :]), binding)
+        finally:
+            await binding.remove()
+        if binding.refusal is not None:
+            return _refused(ctx, gate_at, gate.action, summary, binds, binding, base)
+        if binding.lost is not None:
+            raise GateError(f"run {run_id} was not committed here: {binding.lost}")
+        if binding.sent is None:
+            raise StepError(_never_sent(binding))
         outputs = render_outputs(ctx)
         ctx.event("action_done", {"action": gate.action, "summary": summary, "result": outputs})
         await ctx.save_trace()
@@ -132,12 +162,22 @@ async def _resume(
         store.transition(run_id, RunState.COMMITTING, RunState.DONE)
         return RunResult(**base, state=RunState.DONE, outputs=outputs)
     except (StepError, PauseRun) as exc:
+        if binding is not None and binding.refusal is not None:
+            return _refused(ctx, gate_at, gate.action, summary, binds, binding, base)
+        if binding is not None and binding.lost is not None:
+            raise GateError(f"run {run_id} was not committed here: {binding.lost}") from None
         await capture_failure(ctx)
         if isinstance(exc, PauseRun):
             message = f"a {exc.reason} was needed during the resumed run; stopped"
         else:
             message = ctx.masker.text(str(exc))
-        final = RunState.IN_DOUBT if ctx.act_started else RunState.FAILED
+        if binding is not None and binding.sent is None and binding.refused_others:
+            message += f"\n{_never_sent(binding)}"
+        # Only a released commit request can have changed the back office: before it, every
+        # request that is not GET or HEAD was aborted, so the run failed having done nothing.
+        sent = binding is not None and binding.sent is not None
+        state = RunState.COMMITTING if sent else RunState.APPROVED
+        final = RunState.IN_DOUBT if sent else RunState.FAILED
         await ctx.save_trace()
         store.finish_run(run_id, outputs=render_outputs(ctx, partial=True), error=message)
         store.transition(run_id, state, final, reason=message.splitlines()[0])
@@ -150,28 +190,91 @@ async def _resume(
         )
 
 
-def _drifted(
+def _claim(store: EvidenceSink, run_id: str) -> str | None:
+    """approved -> committing, as the commit request is released: None when this resumer
+    won; else why not (another resumer did, or the run was closed meanwhile)."""
+    if store.transition(
+        run_id, RunState.APPROVED, RunState.COMMITTING, reason="the approved request is sent"
+    ):
+        return None
+    now = store.get_run(run_id).state.value
+    return f"the run is {now} now (another resumer committed it, or it was closed)"
+
+
+async def _commit_steps(ctx: RunContext, steps: list[Step], binding: CommitBinding) -> None:
+    """The commit steps, one by one, until the binding refuses what the page sends: then the
+    page is closed (nothing more leaves it) and the step running is left to fail."""
+    for step in steps:
+        if binding.stopped.is_set():
+            return
+        running = asyncio.ensure_future(execute_steps(ctx, [step]))
+        stop = asyncio.ensure_future(binding.stopped.wait())
+        try:
+            await asyncio.wait({running, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if not running.done():
+            with contextlib.suppress(Exception):
+                await ctx.page.close()
+            with contextlib.suppress(Exception, asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(running), STOP_GRACE_S)
+            if not running.done():
+                running.cancel()
+                with contextlib.suppress(BaseException):
+                    await running
+            return
+        running.result()
+
+
+def _never_sent(binding: CommitBinding) -> str:
+    others = binding.refused_others
+    also = f"; {others} request(s) it did send were not declared and were refused" if others else ""
+    return (
+        f"the page never sent the declared commit request ({binding.describe}): nothing was "
+        f"committed{also}"
+    )
+
+
+def _refused(
     ctx: RunContext,
     gate_at: int,
     action: str,
     summary: str,
     binds: dict[str, Any],
-    approved: Mapping[str, Any],
-    changed: list[str],
+    binding: CommitBinding,
     base: dict[str, Any],
 ) -> RunResult:
-    """The back office changed since approval: pause again, showing what changed."""
+    """The page sent something other than what was approved; it never reached the site."""
+    diff = {
+        name: {"approved": d["approved"], "now": d["now"], "field": d["field"], "why": d["why"]}
+        for name, d in (binding.refusal or {}).items()
+    }
+    why = f"the page's commit request ({binding.describe}) was refused: {binding.difference_text()}"
+    return _regate(
+        ctx, gate_at, action, summary, binds, diff, base, why=why, source="commit_request"
+    )
+
+
+def _regate(
+    ctx: RunContext,
+    gate_at: int,
+    action: str,
+    summary: str,
+    binds: dict[str, Any],
+    diff: dict[str, dict[str, Any]],
+    base: dict[str, Any],
+    *,
+    why: str,
+    source: str = "prepare",
+) -> RunResult:
+    """What would be done is not what was approved (the back office changed, or the page
+    sends something else): pause again at a new gate, showing the difference."""
     store, run_id = ctx.sink, ctx.run_id
-    diff = {k: {"approved": approved.get(k), "now": binds.get(k)} for k in changed}
-    ctx.event("gate_drift", {"step": str(gate_at + 1), "changed": diff})
-    text = ", ".join(f"{k}: {d['approved']!r} -> {d['now']!r}" for k, d in diff.items())
+    ctx.event("gate_drift", {"step": str(gate_at + 1), "changed": diff, "source": source})
     # Pause first: when a concurrent resumer already moved the run (committing, done), the
     # drift is its own commit showing; no new gate is opened for a run that moved on.
     if not store.transition(
-        run_id,
-        RunState.APPROVED,
-        RunState.PAUSED,
-        reason=ctx.masker.text(f"drift since approval: {text}"),
+        run_id, RunState.APPROVED, RunState.PAUSED, reason=ctx.masker.text(why)
     ):
         raise GateError(f"run {run_id} was resumed by someone else meanwhile; not re-gated")
     recorded = store.record_gate(run_id, action=action, summary=summary, binds=binds)
@@ -190,5 +293,5 @@ def _drifted(
         pause_reason="drift",
         gate=gate,
         exit_code=3,
-        error=f"drift since approval: {text}",
+        error=ctx.masker.text(why),
     )

@@ -96,7 +96,8 @@ async def commit_approved(
     )
     if result.state is RunState.DONE:
         store.gate_transition(gate.gate_id, "approved", "used", reason="committed once")
-    elif result.state is RunState.PAUSED:  # drift: a new gate waits; this approval is spent
+    elif result.state is RunState.PAUSED:  # drift, or the page sent something else than
+        # approved (agent/engine/binding.py): a new gate waits; this approval is spent
         newer = result.gate.gate_id if result.gate else "?"
         store.gate_transition(
             gate.gate_id, "approved", "expired", reason=f"drift: superseded by gate {newer}"

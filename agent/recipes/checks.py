@@ -13,6 +13,8 @@ The prepare/commit rule (what "a mutating step before a gate" means):
   signs in). Any step declared `mutates: true` must come after the gate.
 * There is at most one gate, at the top level of `steps` (not inside if/for_each, not in
   `reconcile`). After it, act steps are never retried automatically.
+* A recipe with a gate declares its commit request (`commits:`), whose `fields` name binds
+  of that gate: what is sent is compared with what was approved (agent/engine/binding.py).
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ def check_recipe(recipe: Any, raw: dict[str, Any], smap: SourceMap) -> list[Prob
     attach_locations(recipe.reconcile, ("reconcile",), smap, "r")
     problems: list[Problem] = []
     problems += _check_gates(recipe, smap)
+    problems += _check_commits(recipe, smap)
     problems += _check_templates(recipe, raw, smap)
     problems += _check_references(recipe, smap)
     return problems
@@ -178,6 +181,67 @@ def _check_gates(recipe: Any, smap: SourceMap) -> list[Problem]:
                     hint="reconcile steps only read; mark harmless clicks `safe: true`",
                 )
             )
+    return problems
+
+
+COMMITS_EXAMPLE = 'commits: {method: POST, url: "**/refund", fields: {amount: amount}}'
+
+
+def _check_commits(recipe: Any, smap: SourceMap) -> list[Problem]:
+    """A gated recipe declares its commit request; its fields name the gate's binds; its
+    templates use only names known at the gate."""
+    gate = recipe.gate_index()
+    commits = recipe.commits
+    if gate is None:
+        if commits is None:
+            return []
+        return [
+            smap.problem(
+                ("commits",),
+                "`commits` declares the request a gate approves, but this recipe has no gate",
+                hint="add a `gate` step before the commit steps, or remove `commits`",
+                key=True,
+            )
+        ]
+    if commits is None:
+        return [
+            smap.problem(
+                ("steps", gate),
+                "a recipe with a gate must declare its commit request (`commits:`)",
+                hint=f"e.g. `{COMMITS_EXAMPLE}`: at commit, that request is held and released "
+                "only when its fields equal the approved binds",
+            )
+        ]
+    binds = sorted(recipe.steps[gate].params.binds)
+    problems = []
+    for field, bind in commits.fields.items():
+        if bind in binds:
+            continue
+        close = difflib.get_close_matches(bind, binds, n=1)
+        hint = (f"did you mean `{close[0]}`? " if close else "") + (
+            f"the gate binds: {', '.join(binds) or 'nothing'}"
+        )
+        problems.append(
+            smap.problem(
+                ("commits", "fields", field),
+                f"`{bind}` (for request field `{field}`) is not a bind of the gate",
+                hint=hint,
+            )
+        )
+    if "{%" in commits.url:
+        problems.append(
+            smap.problem(
+                ("commits", "url"),
+                "`commits.url` may use `{{ … }}` expressions only, not `{% … %}` blocks",
+                hint="compute the value in a `set` step before the gate",
+            )
+        )
+    scope = {name for step in recipe.steps[:gate] for name in step.defines()}
+    inputs = list(recipe.inputs)
+    texts: list[tuple[PathKey, str]] = [(("commits", "url"), commits.url)]
+    texts += [(("commits", "fields", field), field) for field in commits.fields]
+    for path, text in texts:
+        problems += _template_problems(text, path, scope, inputs, smap)
     return problems
 
 

@@ -20,6 +20,7 @@ A recipe::
       - ...
       - gate: {action: refund, summary: "Refund {{ inputs.amount }}", binds: {...}}
       - click: {role: button, name: Confirm refund}
+    commits: {method: POST, url: "**/refund", fields: {amount: amount}}
     outputs:
       refund_id: "{{ refund_id }}"
 
@@ -32,7 +33,7 @@ import difflib
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -60,6 +61,57 @@ class LoggedInCheck(Params):
 
     url: str | None = Field(None, description="Page to open for the check (default: base_url).")
     visible: Selector = Field(description="An element only a logged-in user sees.")
+
+
+class CommitRequest(Params):
+    """The request a gated recipe's commit phase sends, bound to the gate's approved values.
+
+    While the commit phase runs, the request that matches `method` and `url` is held in the
+    browser, its body fields compared with the approved binds, and released only when every
+    one matches; otherwise it is aborted (nothing reaches the site) and the run is gated again
+    with the difference. Any other request that is not GET or HEAD is aborted. See
+    agent/engine/binding.py.
+
+    Example::
+
+        commits:
+          method: POST
+          url: "**/portal/sale/order/{{ inputs.order_id }}/refund"
+          fields: {amount: amount, reason: reason}
+          other_fields: empty
+          ignore: [csrf_token]
+    """
+
+    method: Literal["POST", "PUT", "PATCH", "DELETE"] = Field(
+        "POST", description="The commit request's HTTP method."
+    )
+    url: str = Field(
+        description="The commit request's URL. `*` matches within one path segment, `**` "
+        "across segments; everything else is literal (the query string too). A path is joined "
+        "to the site's base_url. `{{ … }}` expressions are rendered when the commit starts and "
+        "match literally."
+    )
+    fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="Request body field -> the gate bind its value must equal. Form fields "
+        "(urlencoded or multipart) by name, JSON by dotted path (`items.0.amount`); a name may "
+        "be a `{{ … }}` template. Numbers compare as decimals (5 = 5.0 = 5.00), booleans as "
+        "checkbox states (on/absent), everything else as exact text.",
+    )
+    other_fields: Literal["any", "empty"] = Field(
+        "any",
+        description="Body fields `fields` does not name: `any` value, or `empty` (absent, blank "
+        "or zero) so that a page cannot add a change of its own to the approved one.",
+    )
+    ignore: list[str] = Field(
+        default_factory=list,
+        description="Body fields never compared, e.g. the form's `csrf_token`.",
+    )
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
 
 
 class Recipe(BaseModel):
@@ -92,6 +144,11 @@ class Recipe(BaseModel):
         "the session expired, and the runner logs in again once.",
     )
     steps: list[AnyStep] = Field(description="What to do, in order.")
+    commits: CommitRequest | None = Field(
+        None,
+        description="(gated recipes, required) the request the commit phase sends; it is "
+        "released only when its fields equal the approved binds.",
+    )
     outputs: dict[str, Any] = Field(
         default_factory=dict, description="Result values (templates) recorded with the run."
     )
@@ -329,6 +386,7 @@ def find_recipe(
 
 
 __all__ = [
+    "CommitRequest",
     "LoggedInCheck",
     "Recipe",
     "SourceMap",

@@ -136,7 +136,8 @@ def _refund_form(
     values: dict[str, str],
     status: int = 200,
 ) -> Response:
-    return site_of(request).render(
+    site = site_of(request)
+    return site.render(
         request,
         "refund.html",
         {
@@ -145,6 +146,7 @@ def _refund_form(
             "values": values,
             "reasons": order_service.REASONS,
             "status_labels": STATUS_LABELS,
+            "tamper": site.faults.submit_tamper,  # the hostile-page fault (sandbox/faults.py)
         },
         status,
     )
