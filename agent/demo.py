@@ -253,7 +253,7 @@ def demo_sandbox(settings: Settings, flavors: str = "all") -> Iterator[SandboxSe
                     hint="keep the shoplane/markethub/storefront entries of the shipped config",
                 )
             site.base_url = url.rstrip("/")
-            site.allowed_domains = []
+            site.allowed_origins = []
         yield server
     finally:
         for name, value in saved.items():

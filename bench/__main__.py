@@ -1,5 +1,6 @@
-"""`python -m bench [--rounds N] [--orders N]`: lookup_order vs. a hand-written script, and
-batch throughput; writes bench/results/lookup.md (bench/REPORT.md summarises every benchmark)."""
+"""`python -m bench [--heavy] [--rounds N] [--orders N]`: lookup_order vs. a hand-written
+script, and batch throughput; writes bench/results/lookup.md (light sandbox pages) or, with
+--heavy, bench/results/heavy.md (bench/REPORT.md summarises every benchmark)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
+from bench.heavy import run_heavy, write_heavy_report
 from bench.lookup import run_all, write_report
 
 
@@ -20,9 +22,20 @@ def main() -> None:
     parser.add_argument(
         "--report", type=Path, default=Path(__file__).parent / "results" / "lookup.md"
     )
+    parser.add_argument(
+        "--heavy",
+        action="store_true",
+        help="Heavy pages (many subresources, a CDN): writes bench/results/heavy.md.",
+    )
     args = parser.parse_args()
     args.report.parent.mkdir(parents=True, exist_ok=True)
     levels = [int(x) for x in args.contexts.split(",") if x.strip()]
+    if args.heavy:
+        heavy = asyncio.run(run_heavy(args.rounds, args.orders, levels))
+        report = args.report.with_name("heavy.md")
+        write_heavy_report(heavy, report)
+        print(report.read_text(encoding="utf-8"))
+        return
     results = asyncio.run(run_all(args.rounds, args.orders, levels))
     write_report(results, args.report)
     print(args.report.read_text(encoding="utf-8"))

@@ -53,25 +53,29 @@ class Results:
 
 
 async def hand_written_lookup(browser: Any, base_url: str, state: Any, order_id: str) -> dict:
-    """What a developer would write by hand for the same lookup."""
+    """What a developer would write by hand for the same lookup: a fresh context per order."""
     context = await browser.new_context(base_url=base_url, storage_state=state)
     try:
-        page = await context.new_page()
-        await page.goto(f"/portal/sale/order?search={order_id}")
-        await page.get_by_role("link", name=order_id, exact=True).click()
-        await page.get_by_text("Loading tracking information").wait_for(state="hidden")
-        values = {}
-        for label in FIELDS:
-            values[label] = await page.get_by_label(label, exact=True).inner_text()
-        table = page.get_by_role("table").filter(has=page.get_by_role("columnheader", name="SKU"))
-        values["items"] = await table.locator("tbody tr").all_inner_texts()
-        values["tracking"] = (
-            await page.get_by_role("listitem").filter(has=page.locator("time")).all_inner_texts()
-        )
-        assert values["Order ID"] == order_id
-        return values
+        return await read_order(await context.new_page(), order_id)
     finally:
         await context.close()
+
+
+async def read_order(page: Any, order_id: str) -> dict:
+    """The same reads as the lookup_order recipe, by the same labels."""
+    await page.goto(f"/portal/sale/order?search={order_id}")
+    await page.get_by_role("link", name=order_id, exact=True).click()
+    await page.get_by_text("Loading tracking information").wait_for(state="hidden")
+    values = {}
+    for label in FIELDS:
+        values[label] = await page.get_by_label(label, exact=True).inner_text()
+    table = page.get_by_role("table").filter(has=page.get_by_role("columnheader", name="SKU"))
+    values["items"] = await table.locator("tbody tr").all_inner_texts()
+    values["tracking"] = (
+        await page.get_by_role("listitem").filter(has=page.locator("time")).all_inner_texts()
+    )
+    assert values["Order ID"] == order_id
+    return values
 
 
 async def login_state(browser: Any, base_url: str, username: str, password: str) -> Any:

@@ -41,6 +41,16 @@ class EventRecord:
 
 
 @dataclass(frozen=True)
+class PendingEvent:
+    """An event kept in memory for a moment, to be appended with others in one commit."""
+
+    kind: str
+    data: Mapping[str, Any]
+    artifacts: tuple[ArtifactRef, ...]
+    at: str  # when it happened, ISO 8601 UTC
+
+
+@dataclass(frozen=True)
 class RunRecord:
     run_id: str
     recipe: str
@@ -89,6 +99,9 @@ class EvidenceSink(Protocol):
         artifacts: Sequence[ArtifactRef] = (),
     ) -> EventRecord:
         """Append one event to the run's hash chain (append-only, never updated)."""
+
+    def append_events(self, run_id: str, events: Sequence[PendingEvent]) -> None:
+        """Append several events (each with its own time) in one transaction."""
 
     def put_artifact(self, content: bytes, *, kind: str, media_type: str) -> ArtifactRef:
         """Store bytes content-addressed (atomic write, deduplicated)."""

@@ -42,10 +42,10 @@ from agent.core.errors import EvidenceError
 from agent.core.settings import EvidenceSettings, Settings
 from agent.core.states import RunState
 from evidence import capture, migrations
-from evidence.api import ArtifactRef, EventRecord, RunRecord
+from evidence.api import ArtifactRef, EventRecord, PendingEvent, RunRecord
 from evidence.artifacts import prepare_content
 from evidence.events import TrailEvent
-from evidence.files import ObjectFiles
+from evidence.files import ObjectFiles, private_dir, private_file
 from evidence.gates import CasesAndGates
 from evidence.queries import StoreQueries
 from evidence.redaction import Redactor
@@ -72,7 +72,8 @@ class EvidenceStore(CasesAndGates, StoreQueries):
         for chosen in red.selectors.values():  # a typo must fail loudly, not leak
             capture.parse_selectors(chosen)
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            private_dir(self.root)
+            private_file(self.root / DB_NAME)  # before SQLite creates it with its own mode
             # A store may be handed from thread to thread (an event loop in a worker thread,
             # a CLI in the main one); writes are serialized by `_lock`.
             conn = sqlite3.connect(
@@ -83,6 +84,8 @@ class EvidenceStore(CasesAndGates, StoreQueries):
             self.db = Database(conn)
             self.db.execute(f"PRAGMA busy_timeout = {int(self.settings.busy_timeout_s * 1000)}")
             self._enable_wal()
+            for suffix in ("-wal", "-shm"):  # SQLite gives them the database's mode; older
+                private_file(self.root / f"{DB_NAME}{suffix}", create=False)  # stores: fix
             # FULL: a committed event survives a power cut, which evidence must.
             self.db.execute("PRAGMA synchronous = FULL")
             self._migrate()
@@ -95,6 +98,14 @@ class EvidenceStore(CasesAndGates, StoreQueries):
     @classmethod
     def open(cls, settings: Settings) -> EvidenceStore:
         """The store the config points at: `evidence.location`, else `<data_dir>/evidence`."""
+        if settings.evidence.location is None:
+            try:
+                private_dir(settings.data_dir)  # sessions live there too: 0700
+            except OSError as exc:
+                raise EvidenceError(
+                    f"data dir {settings.data_dir}: cannot create it: {exc}",
+                    hint="check data_dir in config.yaml and the directory's permissions",
+                ) from exc
         root = settings.evidence.location or settings.data_dir / "evidence"
         return cls(root, settings.evidence)
 
@@ -220,6 +231,13 @@ class EvidenceStore(CasesAndGates, StoreQueries):
         """Append one event to the run's hash chain (append-only, never updated)."""
         with self.transaction() as tx:
             return tx.append_event(run_id, kind, data, artifacts)
+
+    def append_events(self, run_id: str, events: Sequence[PendingEvent]) -> None:
+        """Append several events, each with the time it happened, in one transaction (one
+        durable commit): how a read-only run writes its trail."""
+        with self.transaction() as tx:
+            for event in events:
+                tx.append_event(run_id, event.kind, event.data, event.artifacts, at=event.at)
 
     def record(
         self, run_id: str, event: TrailEvent, artifacts: Sequence[ArtifactRef] = ()

@@ -246,11 +246,14 @@ class Transaction(CaseAndGateWrites):
         kind: str,
         data: Mapping[str, Any],
         artifacts: Sequence[ArtifactRef] = (),
+        *,
+        at: str | None = None,
     ) -> EventRecord:
         """Append one event to the run's hash chain (append-only, never updated).
 
         The data is validated (`evidence.events.validate`) and masked; the artifacts must
-        have been stored first (`put_artifact`, `put_screenshot`, `put_dom`).
+        have been stored first (`put_artifact`, `put_screenshot`, `put_dom`). `at`: when it
+        happened (UTC ISO 8601), for events written a moment later in one batch; default now.
         """
         validate(kind, data)
         clean = self.clean(dict(data), f"event {kind}")
@@ -270,7 +273,7 @@ class Transaction(CaseAndGateWrites):
                     hint="store the bytes with put_artifact/put_screenshot/put_dom first",
                 )
         seq, prev = head[0] + 1, head[1]
-        at = utc_now()
+        at = at or utc_now()
         digest = event_hash(prev, event_payload(run_id, seq, kind, clean, shas, at))
         self.table("events").insert(
             {

@@ -2,7 +2,8 @@
 
 Prints one JSON line when every seller center accepts connections::
 
-    {"ready": true, "urls": {"shoplane": "http://127.0.0.1:8700", ...}, "token": "..."}
+    {"ready": true, "urls": {"shoplane": "http://127.0.0.1:8700", ...},
+     "cdn": "http://127.0.0.1:8703", "token": "..."}
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def ready(running: Running) -> None:
-        print(json.dumps({"ready": True, "urls": running.urls, "token": running.token}), flush=True)
+        message = {"ready": True, "urls": running.urls, "cdn": running.cdn_url}
+        print(json.dumps({**message, "token": running.token}), flush=True)
 
     try:
         options = ServeOptions(

@@ -21,12 +21,15 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from sandbox import heavy
 from sandbox.errors import SandboxError
 from sandbox.faults import Faults
 from sandbox.seed import DEFAULT_COUNT, DEFAULT_SEED, FLAVORS
 from sandbox.web import SandboxState, Site, build_app
 
 PORT_OFFSETS = {"shoplane": 0, "markethub": 1, "storefront": 2}
+CDN = "cdn"  # not a flavor: the key of the CDN's server among the flavors' ones
+CDN_PORT_OFFSET = 3  # the CDN that heavy pages load a script from (its own origin)
 
 
 @dataclass
@@ -114,6 +117,7 @@ class Running:
     urls: dict[str, str]
     token: str
     state: SandboxState
+    cdn_url: str = ""
 
 
 def serve(options: ServeOptions, on_ready: Callable[[Running], None] | None = None) -> None:
@@ -124,6 +128,11 @@ def serve(options: ServeOptions, on_ready: Callable[[Running], None] | None = No
         for flavor in apps:
             port = options.port + PORT_OFFSETS[flavor] if options.port else 0
             sockets[flavor] = _bind(options.host, port)
+        cdn_port = options.port + CDN_PORT_OFFSET if options.port else 0
+        sockets[CDN] = _bind(options.host, cdn_port)
+        host, port = sockets[CDN].getsockname()[:2]
+        state.cdn_url = f"http://{host}:{port}"
+        apps = {**apps, CDN: heavy.cdn_app()}
         asyncio.run(_serve_all(options, state, apps, sockets, on_ready))
     finally:
         for sock in sockets.values():
@@ -166,9 +175,10 @@ async def _serve_all(
     if all(s.started for s in servers.values()) and on_ready is not None:
         urls = {}
         for flavor, sock in sockets.items():
-            host, port = sock.getsockname()[:2]
-            urls[flavor] = f"http://{host}:{port}"
-        on_ready(Running(urls, state.token, state))
+            if flavor != CDN:
+                host, port = sock.getsockname()[:2]
+                urls[flavor] = f"http://{host}:{port}"
+        on_ready(Running(urls, state.token, state, state.cdn_url))
     await asyncio.gather(*tasks)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.remove_signal_handler(sig)

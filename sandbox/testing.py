@@ -91,6 +91,7 @@ class SandboxServer:
         self.faults = faults or {}
         self.today = today
         self.base_urls: dict[str, str] = {}
+        self.cdn_url = ""  # the CDN origin heavy pages use (fault heavy=true)
         self._proc: subprocess.Popen[bytes] | None = None
         self._http = httpx.Client(timeout=15, headers={"X-Sandbox-Token": token})
 
@@ -142,6 +143,7 @@ class SandboxServer:
                 hint=f"run: {' '.join(command)}",
             ) from None
         self.base_urls = dict(message["urls"])
+        self.cdn_url = str(message.get("cdn", ""))
         info = self.info()
         self.today = date.fromisoformat(info["today"])
         return self

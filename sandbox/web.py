@@ -28,7 +28,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Route
 from starlette.types import Scope
 
-from sandbox import db
+from sandbox import db, heavy
 from sandbox.faults import FaultMiddleware, Faults
 from sandbox.money import format_money
 from sandbox.seed import DEFAULT_COUNT, DEFAULT_SEED, FLAVORS, seed_database
@@ -84,6 +84,7 @@ class SandboxState:
         self.secret = secrets.token_bytes(32)
         self.dirty = False
         self.sites: dict[str, Site] = {}
+        self.cdn_url = ""  # the CDN origin heavy pages load a script from, once it listens
         self.reseed()
 
     def reseed(self) -> None:
@@ -197,8 +198,13 @@ class Site:
             "csrf_token": self.csrf_token(request),
             "user": getattr(request.state, "user", None),
             "money": lambda minor, currency: format_money(minor, currency, self.flavor),
+            "heavy_head": Markup(""),
+            "heavy_body": Markup(""),
             **(context or {}),
         }
+        if self.faults.heavy and self.state.cdn_url:
+            ctx["heavy_head"] = heavy.head_tags(self.state.cdn_url)
+            ctx["heavy_body"] = heavy.body_tags()
         html = self.env.get_template(name).render(ctx)
         response = HTMLResponse(html, status_code=status, headers=headers)
         new_bid = getattr(request.state, "new_bid", None)
@@ -325,6 +331,7 @@ def build_app(site: Site, routes: list[BaseRoute]) -> Starlette:
             Route("/security-check", challenge_post, methods=["POST"]),
             Route("/favicon.ico", favicon),
             *admin.routes(),
+            *heavy.routes(),
         ],
         exception_handlers={HTTPException: http_error, Exception: crash},
     )

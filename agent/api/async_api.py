@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.browser.pool import ContextPool
 from agent.core.settings import Settings, load_config
 from agent.gates.policy import Policy
 
@@ -187,6 +188,32 @@ class AsyncAijia:
         before anything starts. A gate that policy approves by itself is committed at once.
         `on_created(run_record)` is called as soon as the run exists (schedulers link rows).
         """
+        return await self._run(
+            recipe,
+            inputs,
+            as_user=as_user,
+            site=site,
+            case=case,
+            dry_run=dry_run,
+            headed=headed,
+            row=row,
+            on_created=on_created,
+        )
+
+    async def _run(
+        self,
+        recipe: str | Path | Recipe,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        as_user: str,
+        site: str | None = None,
+        case: str | None = None,
+        dry_run: bool = False,
+        headed: bool = False,
+        row: int | None = None,
+        on_created: OnCreated | None = None,
+        pool: ContextPool | None = None,
+    ) -> RunResult:
         from agent.engine.lifecycle import auto_approve
         from agent.engine.prepare import run_recipe
         from agent.engine.setup import plan_run
@@ -215,6 +242,7 @@ class AsyncAijia:
             case_id=case,
             row=row,
             sessions=self._sessions,
+            pool=pool,
         )
         return await auto_approve(result, chosen, recorder, browser=browser)
 
@@ -242,8 +270,10 @@ class AsyncAijia:
         chosen = await self.check_run(recipe, rows, as_user=as_user, site=site)
         site_name = site_name_for(chosen, self.settings, site)
 
+        pool = ContextPool()  # read-only recipes reuse one context per worker
+
         async def one(number: int, row: Mapping[str, Any]) -> RunResult:
-            return await self.run(
+            return await self._run(
                 chosen,
                 row,
                 as_user=as_user,
@@ -252,17 +282,21 @@ class AsyncAijia:
                 dry_run=dry_run,
                 headed=headed,
                 row=number,
+                pool=pool,
             )
 
-        return await run_rows(
-            chosen,
-            site_name,
-            rows,
-            one,
-            concurrency=concurrency,
-            on_result=on_result,
-            dry_run=dry_run,
-        )
+        try:
+            return await run_rows(
+                chosen,
+                site_name,
+                rows,
+                one,
+                concurrency=concurrency,
+                on_result=on_result,
+                dry_run=dry_run,
+            )
+        finally:
+            await pool.close()
 
     async def open_case(
         self, case_id: str, *, channel: str, ask: str = "", customer: str | None = None

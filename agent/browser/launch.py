@@ -29,6 +29,11 @@ CLOSED_NETWORK_FLAGS = (
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
+    # Chromium's autofill asks a Google server about every form it sees
+    "--disable-features=AutofillServerCommunication",
+    # A SharedWorker's requests bypass Playwright routing, through which the commit request is
+    # held and compared with the approval; back offices do not need them
+    "--disable-blink-features=SharedWorker",
 )
 
 

@@ -59,7 +59,11 @@ class SessionManager:
     def lock(self, site: str, account: str) -> asyncio.Lock:
         return self._locks.setdefault((site, account), asyncio.Lock())
 
-    async def new_context(self, browser: Browser, site: str, account: str) -> BrowserContext:
+    async def new_context(
+        self, browser: Browser, site: str, account: str, **network: Any
+    ) -> BrowserContext:
+        """A context with the saved session of (site, account); `network` are the
+        containment's options (proxy, service workers)."""
         b = self.settings.browser
         lifetime = self.settings.sites[site].session_lifetime_s
         state = self.store.load(site, account, lifetime_s=lifetime)
@@ -67,6 +71,7 @@ class SessionManager:
             storage_state=state,  # type: ignore[arg-type]
             viewport={"width": b.viewport_width, "height": b.viewport_height},
             accept_downloads=False,
+            **network,
         )
         context.set_default_timeout(b.default_timeout_ms)
         context.set_default_navigation_timeout(b.navigation_timeout_ms)
@@ -86,7 +91,10 @@ class SessionManager:
                 if saved.get("cookies"):
                     await ctx.browser_context.add_cookies(saved["cookies"])
                     has_state = True
-            if has_state and self._trusted(key):
+            # Off the hot path: a saved session is used unchecked when it was checked moments
+            # ago, or when the site's login form is known — a page that shows it instead of the
+            # back office is caught by the runner, which logs in again and repeats the steps.
+            if has_state and (self._trusted(key) or login.logged_out is not None):
                 ctx.event("session_reused", {"checked": False})
                 return
             if has_state and login.logged_in is not None and await self._works(ctx, login):

@@ -43,9 +43,11 @@ class SiteSettings(_Section):
     base_url: str = Field(description="Where the back office lives, e.g. https://seller.example")
     title: str = Field("", description="Human name of the site, shown in reports.")
     flavor: str = Field("", description="Recipe folder under recipes/ for this site.")
-    allowed_domains: list[str] = Field(
+    allowed_origins: list[str] = Field(
         default_factory=list,
-        description="Hosts (host or host:port) the agent may load. Empty: the base_url host only.",
+        description="More origins the browser may reach besides base_url's, written exactly "
+        "as scheme://host[:port] (e.g. a CDN: https://cdn.example-static.com). Scheme, host "
+        "and port must all match; everything else is blocked in the browser's network stack.",
     )
     credentials: dict[str, Any] = Field(
         default_factory=dict,
@@ -54,6 +56,26 @@ class SiteSettings(_Section):
     session_lifetime_s: int = Field(
         3600, description="Reuse a saved login for at most this long.", gt=0
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_allowed_domains(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "allowed_domains" in data:
+            raise ValueError(
+                "allowed_domains was replaced by allowed_origins: list each extra origin "
+                "exactly, as scheme://host[:port] (e.g. https://cdn.example.com)"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _origins_are_exact(self) -> SiteSettings:
+        from agent.core.origins import parse_origin
+
+        parse_origin(self.base_url, where="base_url", path_ok=True)
+        for i, text in enumerate(self.allowed_origins):
+            parse_origin(text, where=f"allowed_origins[{i}]")
+        return self
+
     challenge: dict[str, Any] | None = Field(
         default_factory=lambda: {"role": "heading", "name": "Security check"},
         description="Selector (as in recipes) of the site's challenge page; seeing it hands "

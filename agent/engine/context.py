@@ -20,10 +20,13 @@ from agent.core.secrets import Masker, SecretRef, resolve
 from agent.core.settings import Settings, SiteSettings
 from agent.recipes.templating import render
 from agent.steps.base import PauseRun, Step
+from evidence.api import PendingEvent
+from evidence.ids import utc_now
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Locator, Page, Response
 
+    from agent.browser.containment import Containment
     from agent.browser.guard import SiteGuard
     from agent.recipes.model import Recipe
     from evidence.api import ArtifactRef, EvidenceSink
@@ -53,6 +56,7 @@ class RunContext(ElementFinder):
     page: Page
     browser_context: BrowserContext
     guard: SiteGuard
+    containment: Containment
     inputs: dict[str, Any]
     run_steps_impl: StepsRunner
     call_recipe_impl: RecipeCaller
@@ -68,6 +72,8 @@ class RunContext(ElementFinder):
     # Set when the recipe uses a saved session: the login form, whose presence after a goto
     # means the session expired (the login recipe's `logged_out`)
     login_form: Selector | None = None
+    # Events kept in memory to be written in one commit (read-only runs); None: write each
+    deferred: list[PendingEvent] | None = None
     _navigation: tuple[int, str, str] | None = None  # last main-frame response
     # fetch/XHR answers of HTTP 5xx since the page loaded: part of the page never arrived
     _late_failures: list[str] = field(default_factory=list)
@@ -89,8 +95,8 @@ class RunContext(ElementFinder):
     def render(self, value: Any) -> Any:
         try:
             return render(value, self.scope())
-        except StepError as exc:
-            raise StepError(self.masker.text(exc.message), hint=exc.hint) from None
+        except StepError as exc:  # the same kind of error (a TemplateLimitError stays one)
+            raise type(exc)(self.masker.text(exc.message), hint=exc.hint) from None
 
     def render_selector(self, sel: Selector) -> Selector:
         """The selector with its templates rendered. Render once: a rendered value (an input,
@@ -143,7 +149,19 @@ class RunContext(ElementFinder):
     def event(
         self, kind: str, data: dict[str, Any], artifacts: list[ArtifactRef] | None = None
     ) -> None:
-        self.sink.append_event(self.run_id, kind, self.masker.data(data), artifacts or ())
+        """Append an event to the run's trail. A read-only run keeps its events for one
+        commit (`flush_events`): it changes nothing, so a crash loses no fact about the site."""
+        masked = self.masker.data(data)
+        if self.deferred is not None:
+            self.deferred.append(PendingEvent(kind, masked, tuple(artifacts or ()), utc_now()))
+            return
+        self.sink.append_event(self.run_id, kind, masked, artifacts or ())
+
+    def flush_events(self) -> None:
+        """Write the kept events in one transaction (before the run's state changes)."""
+        if self.deferred:
+            pending, self.deferred[:] = list(self.deferred), []
+            self.sink.append_events(self.run_id, pending)
 
     async def capture_page(
         self,
@@ -163,50 +181,107 @@ class RunContext(ElementFinder):
                 loc = await self.locate(highlight, timeout_ms=timeout_ms)
                 found = await loc.bounding_box()
                 box = (found["x"], found["y"], found["width"], found["height"]) if found else None
-            masks = self._redaction_masks()
+            masks = await self._redaction_masks()
             whole = self.settings.evidence.full_page if full_page is None else full_page
             png = await self.page.screenshot(
                 full_page=whole, mask=masks, timeout=timeout_ms, type="png"
             )
             refs += self.sink.put_screenshot(png, highlight=box)
         if dom:
-            html = self.masker.text(await self.page.content())
+            # Session cookies too: a page that echoes one must not put it in the evidence
+            # (bundles leave the machine). The store masks secrets again and blanks
+            # password fields' values, in the DOM and in every part of the MHTML.
+            from evidence.redaction import MIN_SESSION_VALUE, is_session_name
+
+            sessions = Masker()
+            sessions.extend(
+                c["value"]
+                for c in await self.browser_context.cookies()
+                if (c.get("httpOnly") or is_session_name(c["name"]))
+                and len(c["value"]) >= MIN_SESSION_VALUE
+            )
+            html = sessions.text(self.masker.text(await self.page.content()))
             refs.append(self.sink.put_dom(html, site=self.site_name))
             if self.settings.evidence.mhtml:
-                refs.append(await self._capture_mhtml())
+                refs.append(await self._capture_mhtml(sessions))
         title = await self.page.title()
         self.event(kind, {"label": label, "url": self.page.url, "title": title}, refs)
         return refs
 
-    async def _capture_mhtml(self) -> ArtifactRef:
-        """The page as one MHTML file, through the Chrome DevTools Protocol."""
+    async def _capture_mhtml(self, sessions: Masker | None = None) -> ArtifactRef:
+        """The page as one MHTML file, through the Chrome DevTools Protocol. Masked here in
+        its raw text (and `sessions`' values); the store decodes every part and masks it
+        again, quoted-printable spellings and password fields' values included."""
         cdp = await self.browser_context.new_cdp_session(self.page)
         try:
             snap = await cdp.send("Page.captureSnapshot", {"format": "mhtml"})
         finally:
             await cdp.detach()
         mhtml = self.masker.text(str(snap["data"]))
+        if sessions is not None:
+            mhtml = sessions.text(mhtml)
         return self.sink.put_artifact(
             mhtml.encode("utf-8"), kind="mhtml", media_type="multipart/related"
         )
 
     async def save_trace(self) -> None:
-        """Stop the run's Playwright trace (when `evidence.trace`) and store it, once."""
+        """Stop the run's Playwright trace (when `evidence.trace`) and store it, once.
+
+        The raw trace exists only in a private (0700) temporary folder, for as long as the
+        store takes to mask it: the store strips session headers, cookies, storage and
+        password values from it and masks every secret in every member before writing."""
         if not self.tracing:
             return
         self.tracing = False
         with tempfile.TemporaryDirectory(prefix="aijia-trace-") as tmp:
             path = Path(tmp) / "trace.zip"
             await self.browser_context.tracing.stop(path=path)
-            ref = self.sink.put_artifact(
-                path.read_bytes(), kind="trace", media_type="application/zip"
-            )
+            raw = path.read_bytes()
+            path.unlink()
+            ref = self.sink.put_artifact(raw, kind="trace", media_type="application/zip")
         self.event("trace_saved", {"phase": self.phase}, [ref])
 
-    def _redaction_masks(self) -> list[Locator]:
+    async def _redaction_masks(self) -> list[Locator]:
+        """What the screenshot paints over: the configured selectors, and every element that
+        shows a secret — as text (or placeholder) in any frame, or as the value of a field
+        that is not a password field. Text is found by Playwright's own selector engine,
+        which runs in an isolated world: the secret is never handed to the page's scripts.
+        Field values are read (never written) and compared here."""
         chosen = self.settings.evidence.redaction.selectors
         css = [*chosen.get("*", []), *chosen.get(self.site_name, [])]
-        return [self.page.locator(c) for c in css]
+        masks = [self.page.locator(c) for c in css]
+        if not self.masker.values:
+            return masks
+        import json
+        from urllib.parse import quote, quote_plus
+
+        shown = dict.fromkeys(
+            spelled
+            for value in self.masker.values
+            for spelled in (
+                value,
+                quote(value, safe=""),
+                quote_plus(value),
+                json.dumps(value)[1:-1],
+            )
+        )
+        fields = "input:not([type=password]):not([type=hidden]), textarea, select"
+        for frame in self.page.frames:
+            # one locator per frame: its alternatives share one pass over the page's text
+            showing: Locator | None = None
+            for spelled in shown:
+                found = frame.get_by_text(spelled).or_(frame.get_by_placeholder(spelled))
+                showing = found if showing is None else showing.or_(found)
+            if showing is not None:
+                masks.append(showing)
+            candidates = frame.locator(fields)
+            try:
+                values = await candidates.evaluate_all("els => els.map(e => String(e.value))")
+            except Exception:  # a frame gone meanwhile, or a page in the way: hide every field
+                masks.append(candidates)
+                continue
+            masks += [candidates.nth(i) for i, v in enumerate(values) if self.masker.text(v) != v]
+        return masks
 
     # ------------------------------------------------------------------ navigation
 
@@ -241,20 +316,18 @@ class RunContext(ElementFinder):
             self.event("navigation_blocked", {"url": target, "reason": reason})
             raise NavigationBlocked(
                 f"refused to open {target}: {reason}",
-                hint=f"add the host to sites.{self.site_name}.allowed_domains if it is trusted",
+                hint=f"add the origin to sites.{self.site_name}.allowed_origins if it is trusted",
             )
         try:
             response = await self.page.goto(target, wait_until=wait_until, timeout=timeout_ms)
         except PlaywrightTimeout:
+            self.check_still_on_site()
             raise TransientSiteError(
                 f"opening {target} timed out after {timeout_ms / 1000:g}s",
                 hint="the site is slow or down; raise the step's timeout if it is just slow",
             ) from None
         except PlaywrightError as exc:
-            if "ERR_BLOCKED_BY_CLIENT" in str(exc):
-                raise NavigationBlocked(
-                    f"opening {target} was redirected outside the site's allowed domains"
-                ) from None
+            self.check_still_on_site()  # a redirect off-site is refused, never retried
             if any(code in str(exc) for code in _TRANSIENT_NET_ERRORS):
                 first = str(exc).strip().splitlines()[0]
                 raise TransientSiteError(
@@ -264,6 +337,18 @@ class RunContext(ElementFinder):
             raise
         if response is not None and response.status >= 500:
             raise TransientSiteError(f"{target} answered HTTP {response.status}")
+
+    def check_still_on_site(self) -> None:
+        """NavigationBlocked when the page tried to take the main frame off the site (a
+        redirect, a form posted elsewhere, a script setting location) since the last check."""
+        left = self.containment.take_left_site()
+        if left is not None:
+            raise NavigationBlocked(
+                f"the page tried to leave the site: {left} was blocked",
+                hint="a redirect, link, form or script of the site pointed outside its origins; "
+                f"if that origin is the site's own, add it to sites.{self.site_name}"
+                ".allowed_origins",
+            )
 
     @property
     def navigated(self) -> bool:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from agent.browser.challenge import challenge_selector, wait_for_human
 from agent.browser.selectors import build_locator
 from agent.core.errors import AgentError, SelectorError, StepError, TransientSiteError
+from agent.recipes.template_limits import render_deadline
 from agent.recipes.templating import truthy
 from agent.steps.base import PauseRun, Step
 
@@ -95,6 +96,7 @@ async def execute_step(ctx: RunContext, step: Step) -> None:
     outcome: dict[str, Any] = {"outcome": "ok"}
     try:
         await _attempts(ctx, step, retries)
+        ctx.check_still_on_site()
         await _capture_by_policy(ctx, step)
         if step.key == "goto" or (step.key in _NAVIGATING and ctx.navigated):
             await _check_landing(ctx, base)
@@ -111,6 +113,7 @@ async def execute_step(ctx: RunContext, step: Step) -> None:
         raise located from exc
     finally:
         ctx.current = previous
+        ctx.containment.flush()  # blocked attempts are recorded inside the step that made them
         duration_ms = round((time.monotonic() - started) * 1000, 1)
         ctx.event(
             "step_finished",
@@ -169,9 +172,13 @@ async def _attempts(ctx: RunContext, step: Step, retries: int) -> None:
     attempt = 0
     while True:
         try:
-            await step.run(ctx)
+            # its templates end with it (a step that runs steps leaves that to them)
+            control = step.effect == "control"
+            with render_deadline(None if control else ctx.timeout_ms(step) / 1000):
+                await step.run(ctx)
             return
         except TransientSiteError as exc:
+            ctx.check_still_on_site()  # a page that left the site is never retried
             if attempt >= retries:
                 raise
             attempt += 1
@@ -180,6 +187,9 @@ async def _attempts(ctx: RunContext, step: Step, retries: int) -> None:
                 {"step": step.number, "attempt": attempt, "error": ctx.masker.text(exc.message)},
             )
             await asyncio.sleep(backoff(attempt))
+        except Exception:
+            ctx.check_still_on_site()  # a page that left the site explains the failure
+            raise
 
 
 async def _capture_by_policy(ctx: RunContext, step: Step) -> None:

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from agent.browser.login import SessionManager, account_of
+from agent.browser.pool import ContextPool
 from agent.core.errors import AgentError, ConfigError, InputError, StepError
 from agent.core.states import RunState
 from agent.engine.context import RunContext
@@ -58,12 +59,14 @@ async def run_recipe(
     row: int | None = None,
     sessions: SessionManager | None = None,
     plan: RunPlan | None = None,
+    pool: ContextPool | None = None,
 ) -> RunResult:
     """Run one recipe to its gate (paused), to the end (done), or to a failure.
 
     Raises InputError, SecretError, ConfigError (nothing started); BrowserError when Chromium
     cannot start. Step failures do not raise: they are in the result (state failed). `plan`:
     the run already planned by the caller (who checked it before starting a browser).
+    `pool`: the batch's browser contexts, which a read-only recipe reuses.
     """
     plan = plan or plan_run(recipe, inputs, settings=settings, store=store, site=site, row=row)
     record = store.create_run(
@@ -96,6 +99,7 @@ async def run_recipe(
             sessions=sessions,
             dry_run=dry_run,
             headed=headed,
+            pool=pool,
         ) as ctx:
             result = await _drive(ctx, plan.login, sessions, base)
     except AgentError as exc:
@@ -117,6 +121,7 @@ async def _drive(
             await ctx.save_trace()  # the trace is evidence: stored before the run is sealed
             outputs = render_outputs(ctx)
             gate = _gate_preview(ctx, gate_at) if gate_at is not None else None
+            ctx.flush_events()
             store.finish_run(run_id, outputs=outputs)
             store.transition(run_id, RunState.RUNNING, RunState.DONE)
             return RunResult(**base, state=RunState.DONE, outputs=outputs, gate=gate)
@@ -131,6 +136,7 @@ async def _drive(
         state = RunState.IN_DOUBT if ctx.act_started else RunState.FAILED
         message = ctx.masker.text(str(exc))
         outputs = render_outputs(ctx, partial=True)
+        ctx.flush_events()
         store.finish_run(run_id, outputs=outputs, error=message)
         store.transition(run_id, RunState.RUNNING, state, reason=message.splitlines()[0])
         return RunResult(
@@ -145,6 +151,7 @@ async def _drive(
 
 def _pause(ctx: RunContext, pause: PauseRun, base: dict[str, Any]) -> RunResult:
     store, run_id = ctx.sink, ctx.run_id
+    ctx.flush_events()
     gate = None
     if pause.reason == "gate":
         data = pause.data
@@ -165,6 +172,7 @@ def _pause(ctx: RunContext, pause: PauseRun, base: dict[str, Any]) -> RunResult:
     else:
         ctx.event("handoff_pending", pause.data)
         reason = f"handoff: {pause.data.get('message', '')}"
+    ctx.flush_events()
     store.transition(run_id, RunState.RUNNING, RunState.PAUSED, reason=ctx.masker.text(reason))
     return RunResult(
         **base,

@@ -18,8 +18,10 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from agent.browser.containment import Containment
 from agent.browser.guard import SiteGuard
 from agent.browser.login import SessionManager, account_of, login_recipe_for
+from agent.browser.pool import ContextPool, PooledContext
 from agent.core.errors import ConfigError, InputError, StepError
 from agent.core.secrets import Masker
 from agent.core.settings import Settings
@@ -123,8 +125,9 @@ async def open_run(
     sessions: SessionManager,
     dry_run: bool = False,
     headed: bool = False,
+    pool: ContextPool | None = None,
 ) -> AsyncIterator[RunContext]:
-    """The browser (the given one, or a new one closed on exit) and a fresh run context."""
+    """The browser (the given one, or a new one closed on exit) and the run's context."""
     async with (
         open_browser(settings, browser, headed) as chromium,
         run_context(
@@ -139,6 +142,7 @@ async def open_run(
             sessions=sessions,
             dry_run=dry_run,
             headed=headed,
+            pool=pool,
         ) as ctx,
     ):
         yield ctx
@@ -158,13 +162,22 @@ async def run_context(
     sessions: SessionManager,
     dry_run: bool = False,
     headed: bool = False,
+    pool: ContextPool | None = None,
 ) -> AsyncIterator[RunContext]:
-    """A fresh browser context (saved session, domain guard) and the run's RunContext."""
+    """A browser context contained to the site's origins (with the saved session), a page
+    of its own, and the run's RunContext. A read-only recipe given a `pool` borrows a context
+    of the batch and gives it back; anything else gets a fresh one, closed on exit."""
     site = settings.sites[site_name]
-    context = await sessions.new_context(chromium, site_name, account_of(site.credentials))
+    guard = SiteGuard(site)
+    read_only = recipe.gate_index() is None
+    key = (site_name, account_of(site.credentials))
+    pooled = pool.take(key) if pool is not None and read_only else None
+    if pooled is None:
+        pooled = await _new_context(chromium, sessions, guard, key)
+    context, containment = pooled.context, pooled.containment
+    reusable = False
     try:
         page = await context.new_page()
-        guard = SiteGuard(site)
         ctx = RunContext(
             recipe=recipe,
             settings=settings,
@@ -175,25 +188,50 @@ async def run_context(
             page=page,
             browser_context=context,
             guard=guard,
+            containment=containment,
             inputs=inputs,
             run_steps_impl=execute_steps,
             call_recipe_impl=call_recipe,
             masker=masker,
             dry_run=dry_run,
             headed=headed,
+            deferred=[] if read_only else None,
         )
+        containment.bind(page, ctx.event)
         if settings.evidence.trace:
             await context.tracing.start(screenshots=True, snapshots=True)
             ctx.tracing = True
         ctx.watch_navigation()
-        await guard.install(
-            context,
-            lambda url, why: ctx.event("navigation_blocked", {"url": url, "reason": why}),
-        )
-        yield ctx
-        await ctx.save_trace()  # no-op when the run already saved it before it was sealed
+        try:
+            yield ctx
+            await ctx.save_trace()  # no-op when the run already saved it before it was sealed
+            reusable = pool is not None and read_only and not page.is_closed()
+        finally:
+            containment.unbind()
+            with contextlib.suppress(Exception):
+                ctx.flush_events()  # a run that failed outside its steps keeps its trail
+            if reusable:
+                await page.close()
     finally:
-        await context.close()
+        if reusable and pool is not None:
+            pool.give_back(key, pooled)
+        else:
+            with contextlib.suppress(Exception):  # the browser may have died with the run
+                await context.close()
+            await containment.close()
+
+
+async def _new_context(
+    chromium: Browser, sessions: SessionManager, guard: SiteGuard, key: tuple[str, str]
+) -> PooledContext:
+    containment = await Containment(guard.origins).start()
+    try:
+        context = await sessions.new_context(chromium, *key, **containment.context_options())
+    except BaseException:
+        await containment.close()
+        raise
+    containment.attach(context)
+    return PooledContext(context, containment)
 
 
 async def run_prepare_phase(

@@ -21,7 +21,7 @@ from agent.gates.policy import Policy
 if TYPE_CHECKING:
     from agent.core.settings import Settings
     from agent.recipes.model import Recipe
-    from evidence.api import ArtifactRef, EventRecord, RunRecord
+    from evidence.api import ArtifactRef, EventRecord, PendingEvent, RunRecord
     from evidence.gates import GateRecord
     from evidence.store import EvidenceStore
 
@@ -111,6 +111,9 @@ class GateRecorder:
         artifacts: Sequence[ArtifactRef] = (),
     ) -> EventRecord:
         return self.store.append_event(run_id, kind, data, artifacts)
+
+    def append_events(self, run_id: str, events: Sequence[PendingEvent]) -> None:
+        self.store.append_events(run_id, events)
 
     def put_artifact(self, content: bytes, *, kind: str, media_type: str) -> ArtifactRef:
         return self.store.put_artifact(content, kind=kind, media_type=media_type)

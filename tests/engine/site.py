@@ -93,6 +93,15 @@ class Handler(BaseHTTPRequestHandler):
             return self._page("Slow", SLOW)
         if url.path == "/late":
             return self._page("Late", LATE)
+        if url.path == "/visits":  # counts visits of one browser context in a cookie
+            cookie = self.headers.get("Cookie", "")
+            seen = [p.split("=", 1)[1] for p in cookie.split("; ") if p.startswith("visits=")]
+            count = int(seen[0]) + 1 if seen and seen[0].isdigit() else 1
+            return self._send(
+                200,
+                LAYOUT.format(title="Visits", body=f"<p data-testid=visits>{count}</p>"),
+                {"Set-Cookie": f"visits={count}; Path=/"},
+            )
         if url.path == "/late-part":
             if self.state.late_part_fails > 0:
                 self.state.late_part_fails -= 1

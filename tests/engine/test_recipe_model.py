@@ -141,15 +141,20 @@ def test_bind_inputs_coerces_text_and_applies_defaults() -> None:
     assert bound == {"order_id": "A100000000001", "amount": 12.5, "reason": "damaged"}
 
 
-def test_guard_refuses_other_hosts_schemes_and_credentials() -> None:
+def test_guard_is_exact_on_scheme_host_and_port() -> None:
     guard = SiteGuard(
-        SiteSettings(base_url="http://127.0.0.1:8700", allowed_domains=["*.cdn.test"])
+        SiteSettings(base_url="http://127.0.0.1:8700", allowed_origins=["https://cdn.test"])
     )
     assert guard.refusal("http://127.0.0.1:8700/orders") is None
-    assert guard.refusal("http://img.cdn.test/a.png") is None
+    assert guard.refusal("https://cdn.test/a.png") is None
+    assert guard.refusal("https://CDN.TEST:443/a.png") is None
     assert guard.refusal(guard.absolute("/orders?x=1")) is None
     for bad in (
-        "http://127.0.0.1:8701/",
+        "http://127.0.0.1:8701/",  # another port
+        "https://127.0.0.1:8700/",  # another scheme
+        "http://cdn.test/a.png",  # the CDN over plain http
+        "https://img.cdn.test/a.png",  # a sub-domain
+        "https://cdn.test.:443/a.png",  # a trailing dot is another host name
         "https://evil.example/",
         "data:text/html,<h1>hi</h1>",
         "javascript:alert(1)",
@@ -157,6 +162,35 @@ def test_guard_refuses_other_hosts_schemes_and_credentials() -> None:
         "http://user:pw@127.0.0.1:8700/",
     ):
         assert guard.refusal(bad), bad
+
+
+def test_base_url_without_port_allows_only_the_default_port() -> None:
+    guard = SiteGuard(SiteSettings(base_url="https://seller.example"))
+    assert guard.refusal("https://seller.example/x") is None
+    assert guard.refusal("https://seller.example:443/x") is None
+    assert guard.refusal("https://seller.example:8443/x")
+    assert guard.refusal("http://seller.example/x")
+
+
+@pytest.mark.parametrize(
+    ("origins", "message"),
+    [
+        (["cdn.test"], "must start with http:// or https://"),
+        (["https://*.cdn.test"], "wildcard"),
+        (["https://cdn.test/static"], "origin only"),
+        (["https://u:p@cdn.test"], "user name or password"),
+    ],
+)
+def test_allowed_origins_must_be_exact_origins(origins: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SiteSettings(base_url="http://127.0.0.1:8700", allowed_origins=origins)
+
+
+def test_old_allowed_domains_gets_a_pointed_message() -> None:
+    with pytest.raises(ValueError, match="replaced by allowed_origins"):
+        SiteSettings.model_validate(
+            {"base_url": "http://127.0.0.1:8700", "allowed_domains": ["x.test"]}
+        )
 
 
 def test_masker_masks_nested_values() -> None:

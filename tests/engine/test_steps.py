@@ -62,19 +62,36 @@ def test_strict_selector_names_the_matches_and_nth_picks_one(write_recipe, go, l
     assert "case.yaml:7:5" in result.error
 
 
-def test_blocked_navigation_is_refused_and_recorded(write_recipe, go, store, local_site):
+def test_link_off_site_fails_the_step_and_is_recorded(write_recipe, go, store, local_site):
     path = write_recipe("""\
         steps:
           - goto: /static
           - click: {role: link, name: Partner site}
+        """)
+    result = go(path)
+    assert result.state is RunState.FAILED
+    assert "the page tried to leave the site: GET http://evil.example/steal" in result.error
+    assert "case.yaml:5:5" in result.error
+    [blocked] = events(store, result, "navigation_blocked")
+    assert blocked["url"] == "http://evil.example/steal"
+    assert blocked["frame"] == "main"
+    network = events(store, result, "network_blocked")
+    assert {"kind": "navigation", "method": "GET", "target": "http://evil.example/steal"} in (
+        network
+    )
+
+
+def test_goto_outside_the_site_is_refused_before_the_browser(write_recipe, go, store):
+    path = write_recipe("""\
+        steps:
           - goto: "data:text/html,<h1>x</h1>"
         """)
     result = go(path)
     assert result.state is RunState.FAILED
     assert "refused to open data:text/html" in result.error
-    blocked = events(store, result, "navigation_blocked")
-    assert [b["url"] for b in blocked][:1] == ["http://evil.example/steal"]
-    assert any(b["url"].startswith("data:") for b in blocked)
+    [blocked] = events(store, result, "navigation_blocked")
+    assert blocked["url"].startswith("data:")
+    assert not events(store, result, "network_blocked")
 
 
 def test_transient_5xx_is_retried_with_backoff(write_recipe, go, store, local_site):
@@ -392,7 +409,7 @@ def test_connection_refused_is_transient_and_retried(write_recipe, go, store, lo
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    settings.sites["local"].allowed_domains = [f"127.0.0.1:{port}"]
+    settings.sites["local"].allowed_origins = [f"http://127.0.0.1:{port}"]
     path = write_recipe(f"""\
         steps:
           - goto: http://127.0.0.1:{port}/
