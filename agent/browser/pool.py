@@ -15,17 +15,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from playwright.async_api import BrowserContext
+    from playwright.async_api import BrowserContext, Page
 
     from agent.browser.containment import Containment
 
 Key = tuple[str, str]  # (site, account)
 
 
-@dataclass(frozen=True)
+@dataclass
 class PooledContext:
     context: BrowserContext
     containment: Containment
+    # kept between runs too: a new page costs a renderer process (~0.15 s on 2 cores); it is
+    # left on about:blank, so no run ever sees the previous run's page
+    page: Page | None = None
 
 
 class ContextPool:

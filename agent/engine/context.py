@@ -75,6 +75,7 @@ class RunContext(ElementFinder):
     # Events kept in memory to be written in one commit (read-only runs); None: write each
     deferred: list[PendingEvent] | None = None
     _navigation: tuple[int, str, str] | None = None  # last main-frame response
+    _unwatch: Callable[[], None] | None = None  # removes watch_navigation's listener
     # fetch/XHR answers of HTTP 5xx since the page loaded: part of the page never arrived
     _late_failures: list[str] = field(default_factory=list)
 
@@ -300,6 +301,13 @@ class RunContext(ElementFinder):
                 )
 
         self.page.on("response", on_response)
+        self._unwatch = lambda: self.page.remove_listener("response", on_response)
+
+    def unwatch_navigation(self) -> None:
+        """Stop listening to the page (it is kept for the batch's next run)."""
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
 
     def late_content_failure(self) -> str | None:
         """The last fetch of the current page that answered HTTP 5xx, if any: an element

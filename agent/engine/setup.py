@@ -177,7 +177,8 @@ async def run_context(
     context, containment = pooled.context, pooled.containment
     reusable = False
     try:
-        page = await context.new_page()
+        page = pooled.page if pooled.page is not None else await context.new_page()
+        pooled.page = None
         ctx = RunContext(
             recipe=recipe,
             settings=settings,
@@ -208,10 +209,15 @@ async def run_context(
             reusable = pool is not None and read_only and not page.is_closed()
         finally:
             containment.unbind()
+            ctx.unwatch_navigation()
             with contextlib.suppress(Exception):
                 ctx.flush_events()  # a run that failed outside its steps keeps its trail
             if reusable:
-                await page.close()
+                try:
+                    await page.goto("about:blank")  # the next run never sees this one's page
+                    pooled.page = page
+                except Exception:
+                    reusable = False
     finally:
         if reusable and pool is not None:
             pool.give_back(key, pooled)

@@ -69,3 +69,15 @@ def test_gated_batch_never_shares_a_context(run, aijia, tmp_path, local_site):
     results = run(aijia.run_batch(recipe, [{"n": i} for i in range(3)], as_user=RUNNER))
     assert [r.state for r in results] == [RunState.PAUSED] * 3, [r.error for r in results]
     assert [r.gate.binds["visits"] for r in results if r.gate] == [1, 1, 1]
+
+
+def test_each_run_of_a_reused_context_starts_on_a_blank_page(run, aijia, tmp_path, local_site):
+    starts_blank = VISITS.replace("name: visits", "name: starts_blank").replace(
+        "steps:\n", 'steps:\n  - expect: {url: "about:blank"}\n    timeout: 1\n'
+    )
+    recipe = load_recipe(write(tmp_path, starts_blank, "starts_blank"))
+    results = run(
+        aijia.run_batch(recipe, [{"n": i} for i in range(3)], as_user=RUNNER, concurrency=1)
+    )
+    assert [r.state for r in results] == [RunState.DONE] * 3, [r.error for r in results]
+    assert [r.outputs["visits"] for r in results] == [1, 2, 3]  # the same context each time
