@@ -14,7 +14,7 @@ class RunState(StrEnum):
     RUNNING = "running"  # prepare phase in progress (must not change the back office)
     PAUSED = "paused"  # stopped at a gate or a handoff, browser released, waiting for a human
     APPROVED = "approved"  # a reviewer approved the bound action; waiting to be resumed
-    COMMITTING = "committing"  # commit steps started: the back office may be changing now
+    COMMITTING = "committing"  # the held commit request was released: the site may be changing
     DONE = "done"  # finished; outputs recorded
     FAILED = "failed"  # a step failed; evidence of the failure page kept
     REJECTED = "rejected"  # a reviewer rejected the gate; nothing was committed
