@@ -2,7 +2,7 @@
 
 Defence in depth: the runner masks secrets itself, and the store masks them again in every
 event, run field, gate, approval and artifact it writes. A secret is found in every spelling
-it takes inside documents (`agent.core.secrets.SecretSpellings`: raw and latin-1 bytes, URL-,
+it takes inside documents (`agent.core.spellings.SecretSpellings`: raw and latin-1 bytes, URL-,
 HTML-, JSON-, JS-escaped, base64, UTF-16, quoted-printable), and password fields' values are
 blanked in HTML whether or not a secret is registered for them. Values are kept in memory
 only, never in the store.
@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from agent.core.secrets import SecretSpellings
+from agent.core.spellings import SecretSpellings
 
 MASK = "******"
 MASK_BYTES = MASK.encode("ascii")
