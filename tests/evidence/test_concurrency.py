@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,8 @@ def first_opener(root: Path, barrier: Any) -> None:
         with EvidenceStore(root) as store:  # creates, switches to WAL and migrates at once
             new_run(store)
     except BaseException:
+        traceback.print_exc()  # captured by pytest: says why when the test fails
+        sys.stderr.flush()
         os._exit(2)
     os._exit(0)
 
