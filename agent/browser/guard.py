@@ -28,9 +28,6 @@ class SiteGuard:
         """A path or relative URL joined to the site's base URL."""
         return urljoin(self.base_url, url)
 
-    def allows(self, url: str) -> bool:
-        return self.refusal(url) is None
-
     def refusal(self, url: str) -> str | None:
         """Why `url` is refused, or None when it is allowed."""
         if url in _INTERNAL:
