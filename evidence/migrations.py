@@ -223,12 +223,46 @@ def create_schedule_tables(db: Database) -> None:
     )
 
 
+def add_signatures_and_leases(db: Database) -> None:
+    # A sealed manifest's signature: JSON {"alg", "key", "sig", "tsa"?} (evidence/signing.py).
+    table(db, "manifests").add_column("signature", str)
+    # One commit at a time per run: the holder renews its lease; reconcile and another resume
+    # act only once it has expired; the holder checks it before the mutating request.
+    table(db, "commit_leases").create(
+        {
+            "run_id": str,
+            "holder": str,  # pid@host (who, for people reading `runs show`)
+            "token": str,  # random per claim: only the claimant renews or releases it
+            "acquired_at": str,
+            "renewed_at": str,
+            "expires_at": str,
+        },
+        pk="run_id",
+        not_null={"run_id", "holder", "token", "acquired_at", "renewed_at", "expires_at"},
+    )
+    # RFC 3161 timestamp tokens on sealed roots, asked for after the seal is committed (a TSA
+    # on the network is never waited for inside a write transaction).
+    table(db, "root_timestamps").create(
+        {
+            "run_id": str,
+            "n": int,  # the manifest
+            "root_hash": str,
+            "tsa_url": str,
+            "token": str,  # base64 DER TimeStampResp token
+            "at": str,
+        },
+        pk=("run_id", "n"),
+        not_null={"run_id", "n", "root_hash", "tsa_url", "token", "at"},
+    )
+
+
 MIGRATIONS: list[Callable[[Database], None]] = [
     create_core_tables,
     create_gate_tables,
     create_prune_log,
     forbid_event_changes,
     create_schedule_tables,
+    add_signatures_and_leases,
 ]
 
 

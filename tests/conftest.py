@@ -9,8 +9,10 @@ browsers in a subprocess). `make unit` runs `pytest -m "not browser"`; `make tes
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sys
+import tempfile
 import threading
 from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -31,6 +33,15 @@ T = TypeVar("T")
 BROWSER_FIXTURES = frozenset(
     {"chromium", "sandbox", "sandbox_server", "page", "context", "browser", "browser_type"}
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep the suite out of the user's own config: the evidence signing key (default
+    $XDG_CONFIG_HOME/aijia/signing.key) and anything else read from there lives in a
+    directory made for this session, for this process and every `aijia` it starts."""
+    if not os.environ.get("AIJIA_TEST_KEEP_XDG"):
+        home = Path(tempfile.mkdtemp(prefix="aijia-test-config-"))
+        os.environ["XDG_CONFIG_HOME"] = str(home)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -105,6 +105,44 @@ class RedactionSettings(_Section):
     )
 
 
+def default_key_file() -> Path:
+    """Where the signing key lives unless configured: the user's config directory, never the
+    data dir (the store must not hold the key that vouches for it)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "aijia" / "signing.key"
+
+
+class SigningSettings(_Section):
+    """Who vouches for the evidence: sealed manifests are signed with an Ed25519 key kept
+    outside the store, optionally timestamped by an RFC 3161 authority, and their roots are
+    appended to a log that can be shipped elsewhere (evidence/signing.py, evidence/rootlog.py)."""
+
+    key_file: Path = Field(
+        default_factory=default_key_file,
+        description="The Ed25519 signing key (0600), outside the data dir. "
+        "Default: $XDG_CONFIG_HOME/aijia/signing.key. `aijia keys init` creates it.",
+    )
+    create_key: bool = Field(
+        True,
+        description="Create the key file on first use when it is missing (false: a store "
+        "without a key refuses to seal; run `aijia keys init`).",
+    )
+    trusted_keys: list[str] = Field(
+        default_factory=list,
+        description="More public key fingerprints (SHA256:…) whose signatures verify, e.g. "
+        "keys used before a rotation.",
+    )
+    root_log: Path | None = Field(
+        None,
+        description="Append every sealed root here (one signed JSON line each), to ship to a "
+        "WORM bucket or syslog. Empty: <data_dir>/roots.log.",
+    )
+    tsa_url: str | None = Field(
+        None, description="An RFC 3161 timestamp authority for each root. Empty: none."
+    )
+    tsa_timeout_s: float = Field(10.0, gt=0, le=120, description="Give up on the TSA after this.")
+
+
 class EvidenceSettings(_Section):
     location: Path | None = Field(
         None, description="Where the evidence store lives. Empty: <data_dir>/evidence."
@@ -135,6 +173,7 @@ class EvidenceSettings(_Section):
         30.0, gt=0, description="How long a writer waits for another process's write lock."
     )
     redaction: RedactionSettings = Field(default_factory=RedactionSettings)
+    signing: SigningSettings = Field(default_factory=SigningSettings)
 
 
 class ActionPolicy(_Section):
@@ -184,6 +223,18 @@ class PolicySettings(_Section):
     supervisor_role: str = Field("supervisor", description="The role the thresholds ask for.")
     approval_ttl_hours: float = Field(
         24.0, gt=0, description="A gate, and an approval not yet used, expire after this."
+    )
+    commit_lease_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="A committer holds a lease it renews; reconcile and a second resume act "
+        "only once it has expired, and a committer whose lease lapsed sends nothing.",
+    )
+    commit_retry_s: list[float] = Field(
+        default_factory=lambda: [60.0, 300.0, 900.0, 3600.0],
+        description="When the site is down or login fails before the approved request was "
+        "sent, the run stays approved and is retried after these delays (then every last one).",
     )
 
     @model_validator(mode="after")
@@ -377,6 +428,11 @@ def load_config(path: Path | None = None) -> Settings:
     location = settings.evidence.location
     if location is not None and not location.is_absolute():
         settings.evidence.location = (file.resolve().parent / location).resolve()
+    signing = settings.evidence.signing
+    if not signing.key_file.is_absolute():
+        signing.key_file = (file.resolve().parent / signing.key_file).resolve()
+    if signing.root_log is not None and not signing.root_log.is_absolute():
+        signing.root_log = (file.resolve().parent / signing.root_log).resolve()
     for schedule in settings.schedules.values():
         if schedule.inputs_file is not None and not schedule.inputs_file.is_absolute():
             schedule.inputs_file = (file.resolve().parent / schedule.inputs_file).resolve()
