@@ -8,7 +8,9 @@ Exit codes (the same for every command; `aijia run --json` and the schedulers re
     2  invalid recipe, input or config: nothing was run          ConfigError, RecipeError,
                                                                  InputError, SecretError
     3  a run paused at a gate (waiting for a human)
-    4  browser or sandbox unavailable                            BrowserError, SandboxError
+    4  browser, sandbox or site unavailable: nothing answered    BrowserError, SandboxError,
+       (a run that found its site unreachable is recorded        SiteUnreachable
+       failed, with what it captured, and exits 4, not 1)
     5  gate error: expired, already decided, not resumable       GateError
     6  refused by policy: role, separation of duties, unknown    PolicyError
     7  evidence error: store unusable, unknown run, bad export   EvidenceError
@@ -17,7 +19,9 @@ Exit codes (the same for every command; `aijia run --json` and the schedulers re
 Errors map through their class's `exit_code` (`agent.core.errors` draws the hierarchy;
 `sandbox.errors.SandboxError` is the sandbox's own, since the sandbox imports nothing from
 agent/). Run results carry their own code (`RunResult.exit_code`); a batch reports the most
-urgent one (`overall_exit_code`: 2 > 1 > 3 > 0).
+urgent one (`overall_exit_code`: 2 > 4 > 1 > 3 > 0, then the highest other code): a batch
+where some rows found the site down exits 4 so that a scheduler retries it later, even if
+other rows failed for their own reasons (each row's own code is in `--json`).
 """
 
 from __future__ import annotations
@@ -96,9 +100,10 @@ def handles_errors(func: F) -> F:
 
 
 def overall_exit_code(results: Iterable[RunResult]) -> int:
-    """The exit code of several runs: the most urgent outcome, 2 > 1 > 3 > 0."""
+    """The exit code of several runs: the most urgent outcome, 2 > 4 > 1 > 3 > 0 (then the
+    highest other code); the module docstring says why."""
     codes = {r.exit_code for r in results}
-    for code in (ExitCode.INVALID, ExitCode.FAILED, ExitCode.PAUSED):
+    for code in (ExitCode.INVALID, ExitCode.UNAVAILABLE, ExitCode.FAILED, ExitCode.PAUSED):
         if code in codes:
             return int(code)
     return max(codes, default=0)

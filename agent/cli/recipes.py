@@ -13,6 +13,10 @@ from agent.cli.common import ExitCode, console, handles_errors
 
 app = typer.Typer(help="Declarative recipes: list, show, validate, JSON Schema.")
 
+# `validate` prints this many problems (and counts the rest): a broken or hostile file can
+# have thousands, and printing them all takes longer than finding them.
+SHOWN_PROBLEMS = 50
+
 SiteOption = typer.Option(None, "--site", "-s", help="Site flavor folder under recipes/.")
 
 
@@ -103,9 +107,11 @@ def recipes_validate(
     targets = paths or [recipes_root()]
     problems = validate_paths(targets)
     out = console(stderr=bool(problems))
-    for problem in problems:
+    for problem in problems[:SHOWN_PROBLEMS]:
         out.print(problem.render(), markup=False, soft_wrap=True)
         out.print()
+    if len(problems) > SHOWN_PROBLEMS:
+        out.print(f"… and {len(problems) - SHOWN_PROBLEMS} more problem(s) not shown\n")
     if problems:
         out.print(f"[bold red]{len(problems)} problem(s)[/]")
         raise typer.Exit(ExitCode.INVALID)

@@ -57,7 +57,10 @@ def run(
 ) -> None:
     """Run a recipe once, or once per row of an inputs file, and show what happened.
 
-    Exit codes: 0 all done, 1 a run failed, 2 invalid recipe or input, 3 a run paused at a gate.
+    Exit codes: 0 all done, 1 a run failed, 2 invalid recipe, config or input (or an inputs
+    file refused: see 'Limits on input files' in the README), 3 a run paused at a gate, 4 the
+    browser could not start or the site did not answer. A batch exits with the most urgent
+    code of its runs: 2 > 4 > 1 > 3 > 0.
     """
     from agent.cli import present
 

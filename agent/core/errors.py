@@ -15,6 +15,8 @@ Hierarchy::
     │   ├── TemplateLimitError      a template ran past its CPU time, the step's timeout, or
     │   │                           its output, value-size or loop limit
     │   └── TransientSiteError      HTTP 5xx / navigation timeout; retried with backoff
+    │       └── SiteUnreachable     the site did not answer at all (refused, no such host,
+    │                               the first page timed out): the run fails   (exit 4)
     ├── GateError                   a gate or approval cannot be used (expired, used …)   (exit 5)
     ├── PolicyError                 a user lacks the role for what they asked             (exit 6)
     ├── EvidenceError               the evidence store is unusable or fails verification  (exit 7)
@@ -75,12 +77,32 @@ class Problem:
         where = f"{self.location}: " if self.location else ""
         text = f"{where}{self.message}"
         if self.source_line is not None:
-            text += f"\n  The offending line appears to be:\n\n    {self.source_line.rstrip()}"
+            column = self.location.column if self.location is not None else 1
+            shown, caret = _excerpt(self.source_line.rstrip(), column)
+            text += f"\n  The offending line appears to be:\n\n    {shown}"
             if self.location is not None:
-                text += "\n    " + " " * max(self.location.column - 1, 0) + "^ here"
+                text += "\n    " + " " * caret + "^ here"
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return text
+
+
+_EXCERPT_CHARS = 200
+
+
+def _excerpt(line: str, column: int) -> tuple[str, int]:
+    """At most about 200 characters of `line` around 1-based `column`, and the caret's
+    offset in them: a hostile file's 5 MB line is not printed whole."""
+    if len(line) <= _EXCERPT_CHARS:
+        return line, max(column - 1, 0)
+    start = max(min(column - 1 - _EXCERPT_CHARS // 2, len(line) - _EXCERPT_CHARS), 0)
+    shown = line[start : start + _EXCERPT_CHARS]
+    caret = column - 1 - start
+    if start > 0:
+        shown, caret = "…" + shown, caret + 1
+    if start + _EXCERPT_CHARS < len(line):
+        shown += "…"
+    return shown, max(caret, 0)
 
 
 class RecipeError(AgentError):
@@ -88,9 +110,14 @@ class RecipeError(AgentError):
 
     exit_code = 2
 
+    shown = 20  # problems in the message; a hostile file can have thousands
+
     def __init__(self, problems: list[Problem], *, hint: str | None = None) -> None:
         self.problems = problems
-        super().__init__("\n".join(p.render() for p in problems), hint=hint)
+        text = "\n".join(p.render() for p in problems[: self.shown])
+        if len(problems) > self.shown:
+            text += f"\n… and {len(problems) - self.shown} more problem(s)"
+        super().__init__(text, hint=hint)
 
 
 class InputError(AgentError):
@@ -123,6 +150,16 @@ class NavigationBlocked(StepError):
 
 class TransientSiteError(StepError):
     pass
+
+
+class SiteUnreachable(TransientSiteError):
+    """The site did not answer at all: connection refused or reset, its host name not
+    resolved, or the first page of the run timed out. Retried like any transient error;
+    when the retries run out the run is recorded failed (with what was captured) and its
+    exit code is 4, like a browser that cannot start: nothing is wrong with the recipe or
+    the order, try again when the site is back."""
+
+    exit_code = 4
 
 
 class TemplateLimitError(StepError):

@@ -144,7 +144,8 @@ async def _drive(
             state=state,
             outputs=outputs,
             error=message,
-            exit_code=1,
+            # 1, or 4 when the site did not answer (SiteUnreachable): retry later, not a bug
+            exit_code=exc.exit_code if state is RunState.FAILED else 1,
             error_step=getattr(exc, "step_number", None),
         )
 

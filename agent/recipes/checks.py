@@ -336,14 +336,16 @@ def _check_templates(recipe: Any, raw: dict[str, Any], smap: SourceMap) -> list[
 
 def _has_gate(folder: Any, name: str) -> bool:
     """Read (not load: calls may be circular) whether a neighbour recipe has a gate."""
-    import yaml
+    from agent.core.files import FileRefused
+    from agent.core.safe_yaml import load_file
+    from agent.recipes.yaml_source import RECIPE_LIMITS
 
     for ext in (".yaml", ".yml"):
         path = folder / f"{name}{ext}"
         if path.is_file():
-            try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            except (OSError, yaml.YAMLError):
+            try:  # bounded like the recipe itself: a hostile neighbour must not hang this one
+                data = load_file(path, what="recipe", limits=RECIPE_LIMITS)
+            except FileRefused:
                 return False
             steps = data.get("steps") if isinstance(data, dict) else None
             return any(isinstance(s, dict) and "gate" in s for s in steps or [])

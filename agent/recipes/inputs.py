@@ -11,6 +11,7 @@ binding converts them to the declared type.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 _TRUE = {"true", "yes", "1", "y", "on"}
 _FALSE = {"false", "no", "0", "n", "off"}
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,3})?")
 
 
 class InputSpec(BaseModel):
@@ -117,17 +119,24 @@ def _number(raw: Any, *, integer: bool, field: str) -> int | float:
     if isinstance(raw, int | float):
         number: float = raw
     elif isinstance(raw, str):
-        try:
-            number = float(raw.strip())
-        except ValueError:
-            raise ValueError(f"{field}: expected {kind}, got {raw!r}") from None
+        # plain decimal notation only: float() would also take "inf", "nan" and "1_000"
+        if not _DECIMAL.fullmatch(raw.strip()):
+            raise ValueError(f"{field}: expected {kind}, got {_shown(raw)}")
+        number = float(raw.strip())
     else:
         raise ValueError(f"{field}: expected {kind}, got {type(raw).__name__}")
+    if not math.isfinite(number):
+        raise ValueError(f"{field}: expected a finite number, got {_shown(raw)}")
     if integer:
         if number != int(number):
             raise ValueError(f"{field}: expected an integer, got {raw!r}")
         return int(number)
     return number
+
+
+def _shown(raw: Any) -> str:
+    text = repr(raw)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def bind_inputs(

@@ -363,7 +363,7 @@ def find_recipe(
     text = str(name_or_path)
     candidate = Path(text)
     if text.endswith((".yaml", ".yml")) or os.sep in text:
-        if candidate.is_file():
+        if candidate.exists():  # a directory or FIFO is refused, by name, when it is read
             return candidate
         raise RecipeError([Problem(None, f"recipe file {text} does not exist")])
     root = root or recipes_root()

@@ -1,8 +1,10 @@
 """YAML with positions: plain Python data plus the line/column of every node and key.
 
-PyYAML's `compose` gives nodes with marks; we turn them into dicts/lists/scalars (safe types
-only) and remember, for each path (`("steps", 3, "click", "role")`), where its value and its
-key start. Every recipe problem is reported through these positions.
+`agent.core.safe_yaml.compose` gives nodes with marks, after reading the file with a size cap
+and strict UTF-8 and checking depth, aliases, tags and keys (RECIPE_LIMITS); we turn them
+into dicts/lists/scalars (safe types only) and remember, for each path
+(`("steps", 3, "click", "role")`), where its value and its key start. Every recipe problem
+is reported through these positions.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.constructor import SafeConstructor
 
 from agent.core.errors import Location, Problem
+from agent.core.files import KIB, FileRefused, read_text
+from agent.core.safe_yaml import YamlLimits, compose
 
 PathKey = tuple[str | int, ...]
 
@@ -52,31 +57,51 @@ class SourceMap:
         return Problem(where, message, hint=hint, source_line=self.line_text(where))
 
 
-_SAFE = yaml.SafeLoader
+# Recipes are small (the shipped ones are under 8 KiB): these leave a wide margin and keep a
+# hostile file to well under a second (see 'Limits on input files' in the README).
+RECIPE_LIMITS = YamlLimits(max_bytes=64 * KIB)
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_MERGE = "tag:yaml.org,2002:merge"
 
 
-def _scalar(node: yaml.ScalarNode) -> Any:
-    # Resolve the tag the way safe_load would (ints, floats, bools, null, timestamps as str).
-    loader = _SAFE("")
+def _scalar(node: yaml.ScalarNode, smap: SourceMap, path: PathKey) -> Any:
+    """The value safe_load would give, except dates (and the like), which stay text:
+    recipes coerce explicitly."""
+    if node.tag == _TIMESTAMP:
+        return str(node.value)
+    if node.tag == _MERGE:
+        raise YamlProblem(
+            smap.problem(
+                path,
+                "merge keys (`<<: *name`) are not supported in recipes",
+                hint="write the keys out, or share the steps with a `call:` to another recipe",
+            )
+        )
+    construct = SafeConstructor.yaml_constructors.get(node.tag)
+    if construct is None:  # an implicit tag without a safe constructor (`=`): text
+        return str(node.value)
     try:
-        value = loader.construct_object(node, deep=True)
-    finally:
-        loader.dispose()
+        value = construct(_CONSTRUCTOR, node)
+    except (ValueError, yaml.YAMLError) as exc:
+        problem = smap.problem(path, f"cannot read the value {node.value[:40]!r}: {exc}")
+        raise YamlProblem(problem) from None
     if not isinstance(value, str | int | float | bool | type(None)):
-        return str(node.value)  # dates and the like stay text; recipes coerce explicitly
+        return str(node.value)
     return value
 
 
+_CONSTRUCTOR = SafeConstructor()
+
+
 def _convert(node: yaml.Node, path: PathKey, smap: SourceMap) -> Any:
+    # depth and alias expansion are bounded by the composer (agent.core.safe_yaml)
     smap.values[path] = (node.start_mark.line, node.start_mark.column)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
-            if key is None and isinstance(key_node, yaml.ScalarNode):
-                key = "null"
+            key = _scalar(key_node, smap, path) if isinstance(key_node, yaml.ScalarNode) else "?"
             if not isinstance(key, str):
-                key = str(key) if key is not None else "?"
+                key = "null" if key is None else str(key)
             child = (*path, key)
             smap.keys[child] = (key_node.start_mark.line, key_node.start_mark.column)
             out[key] = _convert(value_node, child, smap)
@@ -84,7 +109,7 @@ def _convert(node: yaml.Node, path: PathKey, smap: SourceMap) -> Any:
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, (*path, i), smap) for i, item in enumerate(node.value)]
     assert isinstance(node, yaml.ScalarNode)
-    return _scalar(node)
+    return _scalar(node, smap, path)
 
 
 class YamlProblem(Exception):
@@ -94,27 +119,20 @@ class YamlProblem(Exception):
 
 
 def load_yaml_with_marks(path: Path, text: str | None = None) -> tuple[Any, SourceMap]:
-    """Parse one YAML document; raise YamlProblem (with line and column) when it is not YAML."""
-    if text is None:
-        text = path.read_text(encoding="utf-8")
-    smap = SourceMap(str(path), text.splitlines())
+    """Parse one YAML document; raise YamlProblem (with line and column) when the file is
+    not one: unreadable, too large, not UTF-8, binary, not YAML, or past a limit of
+    RECIPE_LIMITS (depth, aliases, key length …)."""
+    smap = SourceMap(str(path), [])
     try:
-        node = yaml.compose(text, Loader=_SAFE)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = Location(str(path), mark.line + 1, mark.column + 1) if mark else None
-        message = f"not valid YAML: {exc.problem or exc.context}"
+        if text is None:
+            text = read_text(path, what="recipe", max_bytes=RECIPE_LIMITS.max_bytes)
+        smap.lines = text.splitlines()
+        node = compose(text, str(path), limits=RECIPE_LIMITS)
+    except FileRefused as exc:
+        where = exc.location
         raise YamlProblem(
-            Problem(
-                where,
-                message,
-                hint="check the indentation and quote values that contain ': ' or start "
-                "with '{', '[', '*' or '&'",
-                source_line=smap.line_text(where) if where else None,
-            )
+            Problem(where, exc.message, hint=exc.hint, source_line=smap.line_text(where))
         ) from None
-    except yaml.YAMLError as exc:
-        raise YamlProblem(Problem(Location(str(path), 1), f"not valid YAML: {exc}")) from None
     if node is None:
         return None, smap
     return _convert(node, (), smap), smap

@@ -1,5 +1,8 @@
 """Navigation: `goto` a page of the site, `wait_for` something to happen.
 
+A `goto` that finds nothing answering (connection refused, no such host, or the run's first
+page timing out) fails with SiteUnreachable, exit 4, once its retries are spent.
+
 Example::
 
     - goto: /portal/sale/order?search={{ inputs.order_id }}
@@ -13,11 +16,13 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from agent.browser.selectors import Selector
+from agent.core.errors import SiteUnreachable, TransientSiteError
 from agent.steps.base import Params, Step
 
 if TYPE_CHECKING:
@@ -50,8 +55,83 @@ class Goto(Step):
     goto: GotoParams = Field(description="The page to open.")
 
     async def run(self, ctx: RunContext) -> None:
+        from playwright.async_api import Error as PlaywrightError
+
         url = str(ctx.render(self.goto.url))
-        await ctx.navigate(url, wait_until=self.goto.wait_until, timeout_ms=ctx.timeout_ms(self))
+        # nothing of the site answered yet (a failed earlier attempt leaves Chromium's error page)
+        first_load = ctx.page.url in ("", "about:blank") or ctx.page.url.startswith("chrome-error:")
+        try:
+            await ctx.navigate(
+                url, wait_until=self.goto.wait_until, timeout_ms=ctx.timeout_ms(self)
+            )
+        except TransientSiteError as exc:
+            why = unreachable_reason(exc.__context__, first_load=first_load)
+            if why is None:
+                raise
+            if first_load:
+                await _cancel_pending_load(ctx)
+            raise _unreachable(ctx, url, why) from None
+        except PlaywrightError as exc:
+            why = unreachable_reason(exc, first_load=first_load)
+            if why is None:
+                raise
+            raise _unreachable(ctx, url, why) from None
+
+
+# Chromium's net errors that mean "nothing answered": no host, no route, no listener. Not
+# ERR_PROXY_CONNECTION_FAILED: that is containment refusing an origin outside the site.
+UNREACHABLE_NET_ERRORS = (
+    "ERR_CONNECTION_REFUSED",
+    "ERR_CONNECTION_RESET",
+    "ERR_CONNECTION_TIMED_OUT",
+    "ERR_TIMED_OUT",
+    "ERR_NAME_NOT_RESOLVED",
+    "ERR_NAME_RESOLUTION_FAILED",
+    "ERR_ADDRESS_UNREACHABLE",
+    "ERR_ADDRESS_INVALID",
+    "ERR_INTERNET_DISCONNECTED",
+    "ERR_NETWORK_CHANGED",
+    "ERR_EMPTY_RESPONSE",
+)
+
+
+def unreachable_reason(error: BaseException | None, *, first_load: bool) -> str | None:
+    """Why a failed navigation means the site is unreachable, or None: a Chromium net error
+    of UNREACHABLE_NET_ERRORS, or a timeout on the run's first page (a later page that is
+    slow is the site being slow, not gone)."""
+    from playwright.async_api import Error as PlaywrightError
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    if isinstance(error, PlaywrightTimeout):
+        return "it did not answer before the timeout" if first_load else None
+    if isinstance(error, PlaywrightError):
+        text = str(error)
+        for code in UNREACHABLE_NET_ERRORS:
+            if code in text:
+                return f"net::{code}"
+    return None
+
+
+async def _cancel_pending_load(ctx: RunContext) -> None:
+    """A timed-out first load is still pending in Chromium; the retry's `goto` of the same URL
+    would only abort it (net::ERR_ABORTED) instead of trying again. Back to the blank page it
+    came from (no request: nothing for containment to see)."""
+    with contextlib.suppress(Exception):
+        await ctx.page.goto("about:blank", timeout=5_000)
+
+
+def _unreachable(ctx: RunContext, url: str, why: str) -> SiteUnreachable:
+    """`site NAME (ORIGIN) is unreachable: WHY`: the origin that did not answer (the site's
+    own, or one of its allowed_origins)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(ctx.guard.absolute(url))
+    origin = f"{parts.scheme}://{parts.netloc}" if parts.netloc else ctx.site.base_url
+    return SiteUnreachable(
+        f"site {ctx.site_name} ({origin}) is unreachable: {why}",
+        hint=f"check that the site is up and that sites.{ctx.site_name}.base_url is right; "
+        "run again when it answers",
+    )
 
 
 class WaitForParams(Params):
