@@ -9,7 +9,18 @@ from __future__ import annotations
 
 import typer
 
-from agent.cli import demo, doctor, evidence, gates, recipes, run, runs, sandbox, schedule
+from agent.cli import (
+    demo,
+    doctor,
+    evidence,
+    gates,
+    keys,
+    recipes,
+    run,
+    runs,
+    sandbox,
+    schedule,
+)
 
 app = typer.Typer(
     name="aijia",
@@ -31,6 +42,7 @@ app.add_typer(evidence.app, name="evidence")
 app.add_typer(runs.app, name="runs")
 app.add_typer(gates.app, name="gates")
 app.add_typer(schedule.app, name="schedule")
+app.add_typer(keys.app, name="keys")
 
 
 def main() -> None:  # pragma: no cover - `python -m cli`

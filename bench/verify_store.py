@@ -1,4 +1,5 @@
-"""Benchmark (not a test): how long `verify --all` takes on a store of many runs.
+"""Benchmark (not a test): how long `verify --all` takes on a store of many runs, and how long
+the one-run check that approve/resume make before committing (`agent.gates.trust`) takes there.
 
     .venv/bin/python -m bench.verify_store [RUNS] [DIR]
 
@@ -74,6 +75,12 @@ def main(argv: list[str]) -> None:
         f"{report.artifacts_checked} artifacts in {elapsed:.1f} s "
         f"({elapsed / max(report.runs_checked, 1) * 1000:.2f} ms a run); ok={report.ok}"
     )
+    with EvidenceStore(root) as store:  # a fresh process's view: no signature cache yet
+        last = store.list_runs(limit=1)[0].run_id
+        started = time.perf_counter()
+        one = store.verify([last])
+        elapsed = time.perf_counter() - started
+    print(f"verify one run (before a commit): {elapsed * 1000:.0f} ms; ok={one.ok}")
 
 
 if __name__ == "__main__":

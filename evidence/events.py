@@ -85,6 +85,8 @@ class Approved(TrailEvent):
     approver: str
     bind_hash: str
     note: str = ""
+    approval_id: str | None = None  # the approvals row this event records
+    at: str | None = None  # when the decision was made (approvals expire from it)
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,8 @@ class Rejected(TrailEvent):
     approver: str
     bind_hash: str
     note: str = ""
+    approval_id: str | None = None  # the approvals row this event records
+    at: str | None = None  # when the decision was made (approvals expire from it)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 A case is the customer's ticket (`TICKET-123`: channel and ask); runs may belong to one. A gate
 is a paused, bound action waiting for people; an approval is one person's signed decision on
 the gate's bind hash. Deciding *whether* an approval is valid (roles, expiry, two approvers)
-is the gate logic's job; the store records faithfully, in the run's chain.
+is the gate logic's job; the store records faithfully: gates and approvals in the run's
+chain (every column of their rows is in a `gate_opened`, `gate_state_changed`, `approved` or
+`rejected` event, which `verify` compares), cases in the store's ledger (`evidence.ledger`).
 
 `CaseAndGateWrites` are the writes, as methods of `evidence.transaction.Transaction` so that
 the gate logic composes them into one transaction (approval + gate + run, or nothing);
@@ -128,7 +130,10 @@ class CaseAndGateWrites:
             kind: str,
             data: Mapping[str, Any],
             artifacts: Sequence[ArtifactRef] = (),
+            *,
+            at: str | None = None,
         ) -> EventRecord: ...
+        def ledger_row(self, kind: str, table: str, key: Mapping[str, Any]) -> None: ...
 
     # ------------------------------------------------------------------ cases
 
@@ -140,11 +145,13 @@ class CaseAndGateWrites:
 
     def ensure_case(self, case_id: str, now: str | None = None) -> CaseRecord:
         """The case, created open (no channel or ask yet) when it does not exist."""
-        self.execute(
+        cursor = self.execute(
             "INSERT OR IGNORE INTO cases (case_id, channel, ask, customer, status, created_at) "
             "VALUES (?, '', '', NULL, 'open', ?)",
             [case_id, now or utc_now()],
         )
+        if cursor.rowcount:
+            self.ledger_row("case_opened", "cases", {"case_id": case_id})
         return self.case(case_id)
 
     def open_case(
@@ -153,18 +160,23 @@ class CaseAndGateWrites:
         """Create the case, or fill in channel/ask/customer when it exists without them."""
         ask = self.redactor.mask_text(ask)
         case = self.ensure_case(case_id)
-        self.execute(
-            "UPDATE cases SET channel = ?, ask = ?, customer = ? WHERE case_id = ?",
-            [case.channel or channel, case.ask or ask, case.customer or customer, case_id],
-        )
+        filled = (case.channel or channel, case.ask or ask, case.customer or customer)
+        if filled != (case.channel, case.ask, case.customer):
+            self.execute(
+                "UPDATE cases SET channel = ?, ask = ?, customer = ? WHERE case_id = ?",
+                [*filled, case_id],
+            )
+            self.ledger_row("case_updated", "cases", {"case_id": case_id})
         return self.case(case_id)
 
     def close_case(self, case_id: str) -> CaseRecord:
-        self.execute(
+        cursor = self.execute(
             "UPDATE cases SET status = 'closed', closed_at = ? WHERE case_id = ? "
             "AND status = 'open'",
             [utc_now(), case_id],
         )
+        if cursor.rowcount:
+            self.ledger_row("case_closed", "cases", {"case_id": case_id})
         return self.case(case_id)
 
     # ------------------------------------------------------------------ gates
@@ -205,7 +217,7 @@ class CaseAndGateWrites:
             action=action,
             binds=clean_binds,
         )
-        gate_id = new_id("g-")
+        gate_id, now = new_id("g-"), utc_now()
         row = {
             "gate_id": gate_id,
             "run_id": run_id,
@@ -215,7 +227,7 @@ class CaseAndGateWrites:
             "bind_hash": digest,
             "state": "pending",
             "required_approvals": required_approvals,
-            "created_at": utc_now(),
+            "created_at": now,  # = the gate_opened event's time: verify compares them
             "expires_at": expires_at,
         }
         self.table("gates").insert(row)
@@ -225,7 +237,7 @@ class CaseAndGateWrites:
             "required_approvals": required_approvals,
             "expires_at": expires_at,
         }
-        self.append_event(run_id, "gate_opened", data)
+        self.append_event(run_id, "gate_opened", data, at=now)
         return self.gate(gate_id)
 
     def gate_transition(
@@ -278,7 +290,7 @@ class CaseAndGateWrites:
             "at": at or utc_now(),
         }
         self.table("approvals").insert(row)
-        event = {"gate_id": gate_id, "approver": approver, "bind_hash": bind_hash}
+        event = {k: row[k] for k in ("approval_id", "gate_id", "approver", "bind_hash", "at")}
         if note:
             event["note"] = note
         self.append_event(gate.run_id, decision, event)

@@ -256,6 +256,47 @@ def add_signatures_and_leases(db: Database) -> None:
     )
 
 
+def add_ledger_and_root_log(db: Database) -> None:
+    # The store's own chain, for what belongs to no single run: cases, schedule fires and
+    # their items, prunes, and which runs exist. Each event carries the row as written
+    # (evidence/ledger.py); `verify` replays it and compares the tables with the result.
+    table(db, "ledger").create(
+        {
+            "seq": int,
+            "kind": str,
+            "data": str,  # JSON {"table", "key", "row"} (row null: deleted)
+            "at": str,
+            "prev_hash": str,
+            "hash": str,
+        },
+        pk="seq",
+        not_null={"seq", "kind", "data", "at", "prev_hash", "hash"},
+    )
+    # Signed seals of the ledger: root_hash = the ledger's head hash after event_count events.
+    table(db, "ledger_seals").create(
+        {"n": int, "event_count": int, "root_hash": str, "signature": str, "at": str},
+        pk="n",
+        not_null={"n", "event_count", "root_hash", "signature", "at"},
+    )
+    # Root log lines written in the sealing transaction, appended to the log file after
+    # COMMIT (evidence/rootlog.py); a crash in between is caught up on the next open.
+    db.execute(
+        "CREATE TABLE root_log_outbox (entry INTEGER PRIMARY KEY AUTOINCREMENT, line TEXT NOT NULL)"
+    )
+    db.executescript(
+        """
+        CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger
+        BEGIN SELECT RAISE(ABORT, 'the evidence ledger is append-only'); END;
+        CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
+        BEGIN SELECT RAISE(ABORT, 'the evidence ledger is append-only'); END;
+        CREATE TRIGGER ledger_seals_no_update BEFORE UPDATE ON ledger_seals
+        BEGIN SELECT RAISE(ABORT, 'ledger seals are append-only'); END;
+        CREATE TRIGGER ledger_seals_no_delete BEFORE DELETE ON ledger_seals
+        BEGIN SELECT RAISE(ABORT, 'ledger seals are append-only'); END;
+        """
+    )
+
+
 MIGRATIONS: list[Callable[[Database], None]] = [
     create_core_tables,
     create_gate_tables,
@@ -263,6 +304,7 @@ MIGRATIONS: list[Callable[[Database], None]] = [
     forbid_event_changes,
     create_schedule_tables,
     add_signatures_and_leases,
+    add_ledger_and_root_log,
 ]
 
 

@@ -4,7 +4,8 @@ A run is kept, whatever its age, when it is not finished (pending, running, paus
 committing, in_doubt), when its case is still open, or when one of its gates is still pending
 or approved. A run is removed whole (never part of a chain): events, manifests, gates,
 approvals and the run row, in one transaction that first records the run's sealed hashes in
-`prunes`. Artifact files go once no remaining event references them.
+`prunes` (a row the store's ledger chains) and writes a signed line to the root log: a pruned
+run is told apart from a deleted one. Artifact files go once no remaining event references them.
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ def prune(
                 },
                 replace=True,
             )
+            tx.ledger_row("run_pruned", "prunes", {"run_id": run_id})
+            root = manifest["root_hash"] if manifest else None
+            tx.log_pruned(run_id, root, row["last_seq"], why_removed)
             for sql in (
                 "DELETE FROM approvals WHERE run_id = ?",
                 "DELETE FROM gates WHERE run_id = ?",

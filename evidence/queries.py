@@ -7,6 +7,7 @@ schedules), which own their SQL; code outside `evidence/` uses the named methods
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,11 @@ class StoreQueries:
         root: Path
         db: Database
         files: ObjectFiles
+        root_log: Path
+
+        @property
+        def trusted_keys(self) -> set[str]: ...
+        def snapshot(self) -> contextlib.AbstractContextManager[None]: ...
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Rows of a read (SELECT) as dicts."""
@@ -100,21 +106,31 @@ class StoreQueries:
         return loads(row["manifest"]) if row else None
 
     def verify(self, run_ids: Sequence[str] | None = None) -> VerifyReport:
-        """Recompute chains, artifact hashes and manifests (`evidence.verify`); all when None."""
+        """Recompute chains, artifacts, rows and seals, check signatures by this store's
+        trusted keys and compare with the root log (`evidence.verify`); everything when None."""
         if run_ids is not None:
             for run_id in run_ids:
                 known = self.query_one(
                     "SELECT 1 AS x FROM runs WHERE run_id = ? UNION "
                     "SELECT 1 FROM events WHERE run_id = ? UNION "
-                    "SELECT 1 FROM manifests WHERE run_id = ?",
-                    [run_id, run_id, run_id],
+                    "SELECT 1 FROM manifests WHERE run_id = ? UNION "
+                    "SELECT 1 FROM ledger WHERE kind = 'run_created' "
+                    "AND json_extract(data, '$.run_id') = ?",
+                    [run_id, run_id, run_id, run_id],
                 )
                 if known is None:
                     raise EvidenceError(
                         f"no run {run_id!r} in the evidence store {self.root}",
                         hint="`aijia evidence list` shows the runs it holds",
                     )
-        return verify(self.db, self.files, list(run_ids) if run_ids is not None else None)
+        with self.snapshot():  # one moment of the store, whatever other writers do
+            return verify(
+                self.db,
+                self.files,
+                list(run_ids) if run_ids is not None else None,
+                trusted=self.trusted_keys,
+                root_log=self.root_log,
+            )
 
     def artifact(self, sha256: str) -> ArtifactRef:
         row = self.query_one("SELECT * FROM artifacts WHERE sha256 = ?", [sha256])

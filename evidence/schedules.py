@@ -8,6 +8,10 @@
 Every write is one transaction of the store (`EvidenceStore.transaction`). The lock is a lease:
 the holder renews `expires_at`; an expired lease, or one held by a dead process on this host,
 may be taken over, so a crashed daemon never blocks the next one for longer than the lease.
+
+Every write of a fire or an item is also recorded, row as written, in the store's ledger
+(`evidence.ledger`), which `verify` replays. The daemon lock is not: it is a lease that only
+decides which daemon may fire next, never evidence of what happened.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from agent.core.errors import EvidenceError
 from evidence.ids import new_id, utc_now
 from evidence.jsonvalue import dumps, loads
+from evidence.writer import pid_alive
 
 if TYPE_CHECKING:
     from evidence.store import EvidenceStore
@@ -75,18 +80,6 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class ScheduleLedger:
     def __init__(self, store: EvidenceStore) -> None:
         self.store = store
@@ -116,6 +109,7 @@ class ScheduleLedger:
                         "finished_at": None if state == OPEN_FIRE else utc_now(),
                     }
                 )
+                tx.ledger_row("fire_claimed", "schedule_fires", {"fire_id": fire_id})
         except sqlite3.IntegrityError:
             return None
         return self.fire(fire_id)
@@ -188,6 +182,7 @@ class ScheduleLedger:
                     fire_id,
                 ],
             )
+            tx.ledger_row("fire_finished", "schedule_fires", {"fire_id": fire_id})
         return self.fire(fire_id)
 
     def reopen(self, fire_id: str, owner: str) -> None:
@@ -198,6 +193,7 @@ class ScheduleLedger:
                 "WHERE fire_id = ?",
                 [OPEN_FIRE, owner, fire_id],
             )
+            tx.ledger_row("fire_reopened", "schedule_fires", {"fire_id": fire_id})
 
     # ------------------------------------------------------------------ items
 
@@ -221,6 +217,8 @@ class ScheduleLedger:
                 }
                 for n, row in enumerate(rows, start=1)
             )
+            for n in range(1, len(rows) + 1):
+                tx.ledger_row("item_added", "schedule_items", {"fire_id": fire_id, "n": n})
 
     def items(self, fire_id: str) -> list[Item]:
         rows = self.store.query(
@@ -246,6 +244,7 @@ class ScheduleLedger:
                 "reason = COALESCE(?, reason), updated_at = ? WHERE fire_id = ? AND n = ?",
                 [state, run_id, reason, utc_now(), fire_id, n],
             )
+            tx.ledger_row("item_updated", "schedule_items", {"fire_id": fire_id, "n": n})
 
     def fresh_run(
         self, recipe: str, site: str, key: Mapping[str, Any], since: str
@@ -277,7 +276,7 @@ class ScheduleLedger:
             if row is not None:
                 held = LockHolder(*row)
                 expired = held.expires_at <= _iso(now)
-                dead = held.host == host and not _pid_alive(held.pid)
+                dead = held.host == host and not pid_alive(held.pid)
                 if not expired and not dead:
                     return None
                 tx.execute("DELETE FROM scheduler_lock WHERE name = ?", [LOCK_NAME])

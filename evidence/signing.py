@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import os
 import stat
@@ -116,11 +117,20 @@ def check_signature(
         return "its signature names one key and carries another"
     if kid not in set(trusted):
         return f"it is signed by an untrusted key {fingerprint(kid)}"
+    if not _valid(public_raw, sig, message):
+        return "its signature does not match it"
+    return None
+
+
+@functools.lru_cache(maxsize=8192)
+def _valid(public_raw: bytes, sig: bytes, message: bytes) -> bool:
+    """Ed25519 verification, remembered: `verify` checks the same seals again and again (a
+    manifest and its root log line, every run on every call), and the answer never changes."""
     try:
         Ed25519PublicKey.from_public_bytes(public_raw).verify(sig, message)
     except (InvalidSignature, ValueError):
-        return "its signature does not match it"
-    return None
+        return False
+    return True
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -28,6 +28,7 @@ The single-operation methods below are each one such transaction. One store obje
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 import threading
 import time
@@ -41,14 +42,16 @@ from sqlite_utils import Database
 from agent.core.errors import EvidenceError
 from agent.core.settings import EvidenceSettings, Settings
 from agent.core.states import RunState
-from evidence import capture, migrations
+from evidence import capture, migrations, rootlog
 from evidence.api import ArtifactRef, EventRecord, PendingEvent, RunRecord
 from evidence.artifacts import prepare_content
 from evidence.events import TrailEvent
 from evidence.files import ObjectFiles, private_dir, private_file
 from evidence.gates import CasesAndGates
+from evidence.leases import CommitLeases
 from evidence.queries import StoreQueries
 from evidence.redaction import Redactor
+from evidence.signing import Signer, load_signer, trusted_key_ids
 from evidence.transaction import Transaction, begin
 
 if TYPE_CHECKING:
@@ -56,16 +59,32 @@ if TYPE_CHECKING:
     from evidence.prune import PruneResult
 
 DB_NAME = "evidence.db"
+log = logging.getLogger(__name__)
 
 
-class EvidenceStore(CasesAndGates, StoreQueries):
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+class EvidenceStore(CasesAndGates, CommitLeases, StoreQueries):
     """Implements `evidence.api.EvidenceSink`, plus the reading side used by the CLI."""
 
-    def __init__(self, root: Path, settings: EvidenceSettings | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        settings: EvidenceSettings | None = None,
+        *,
+        root_log: Path | None = None,
+    ) -> None:
         self.root = Path(root)
         self.settings = settings or EvidenceSettings()
         self._lock = threading.RLock()
         self._open: Transaction | None = None  # the transaction this store is in, if any
+        # The root log: configured, else given by `open` (<data_dir>/roots.log), else next to
+        # the store (<root>.roots.log). Never inside it: it is the copy a rewrite cannot reach.
+        self.root_log = Path(self.settings.signing.root_log or root_log or f"{self.root}.roots.log")
+        self._logged_upto: int | None = None  # root log entries flushed, to drop from outbox
+        self.signer, self.signer_problem = self._load_signer()
         red = self.settings.redaction
         self.redactor = Redactor(red.patterns, red.custom_patterns)
         self.files = ObjectFiles(self.root)
@@ -89,6 +108,7 @@ class EvidenceStore(CasesAndGates, StoreQueries):
             # FULL: a committed event survives a power cut, which evidence must.
             self.db.execute("PRAGMA synchronous = FULL")
             self._migrate()
+            self._flush_root_log()  # lines a crash left between COMMIT and the append
         except (sqlite3.Error, OSError) as exc:
             raise EvidenceError(
                 f"evidence store {self.root}: cannot open: {exc}",
@@ -107,7 +127,7 @@ class EvidenceStore(CasesAndGates, StoreQueries):
                     hint="check data_dir in config.yaml and the directory's permissions",
                 ) from exc
         root = settings.evidence.location or settings.data_dir / "evidence"
-        return cls(root, settings.evidence)
+        return cls(root, settings.evidence, root_log=settings.data_dir / "roots.log")
 
     def close(self) -> None:
         self.db.close()
@@ -132,6 +152,30 @@ class EvidenceStore(CasesAndGates, StoreQueries):
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
+
+    def _load_signer(self) -> tuple[Signer | None, str | None]:
+        """The signing key, loaded once. A missing key that may not be created is not an error
+        until something must be sealed (reading and verifying need no private key)."""
+        signing = self.settings.signing
+        if _inside(self.root_log, self.root):
+            raise EvidenceError(
+                f"root log {self.root_log} is inside the evidence store {self.root}",
+                hint="keep it outside (evidence.signing.root_log): it is the copy that "
+                "someone who rewrites the store cannot rewrite",
+            )
+        if not signing.key_file.exists() and not signing.create_key:
+            return None, f"signing key {signing.key_file} does not exist"
+        return load_signer(signing, store_root=self.root), None
+
+    @property
+    def trusted_keys(self) -> set[str]:
+        """The key ids whose signatures verify: this store's key + evidence.signing.trusted_keys."""
+        return trusted_key_ids(self.settings.signing, self.signer)
+
+    def _flush_root_log(self) -> None:
+        upto = rootlog.flush(self.db, self.root_log)
+        if upto is not None:
+            self._logged_upto = upto
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -160,12 +204,56 @@ class EvidenceStore(CasesAndGates, StoreQueries):
                     hint="inside `with store.transaction() as tx:` write through `tx`, "
                     "not through the store",
                 )
-            with begin(self.db, root=self.root, redactor=self.redactor) as tx:
+            with begin(
+                self.db,
+                root=self.root,
+                redactor=self.redactor,
+                signer=self.signer,
+                signer_problem=self.signer_problem,
+            ) as tx:
                 self._open = tx
                 try:
+                    if self._logged_upto is not None:  # lines already in the log file
+                        tx.execute(
+                            "DELETE FROM root_log_outbox WHERE entry <= ?", [self._logged_upto]
+                        )
+                        self._logged_upto = None
                     yield tx
                 finally:
                     self._open = None
+            if tx._logged:  # after COMMIT: nothing slow is done while holding the lock
+                self._flush_root_log()
+            if tx.sealed and self.settings.signing.tsa_url:
+                self._timestamp(tx.sealed)
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads that see one moment of the store: each read outside a transaction sees
+        what is committed when it runs, so a check that reads a gate, then its events, may
+        see another process's commit in between. Inside a write transaction: that one."""
+        with self._lock:
+            conn = self.db.conn
+            if self._open is not None or conn.in_transaction:
+                yield
+                return
+            conn.execute("BEGIN")  # deferred: the first read fixes the snapshot (WAL)
+            try:
+                yield
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+
+    def _timestamp(self, sealed: list[tuple[str, int, str]]) -> None:
+        """Ask the configured TSA for tokens on the new roots (`evidence.timestamp`, which
+        never raises); only after COMMIT, so that no writer waits for the network."""
+        try:
+            from evidence import timestamp  # type: ignore[attr-defined,unused-ignore]
+        except ImportError:
+            return
+        try:
+            timestamp.stamp_roots(self, sealed)
+        except Exception as exc:  # committed already: a TSA problem must not look like a
+            log.warning("timestamping %s failed: %s", sealed, exc)  # failed write
 
     # ------------------------------------------------------------------ secrets
 

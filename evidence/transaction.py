@@ -13,7 +13,9 @@ The store's single-operation methods (`transition`, `append_event`, `record_gate
 one of these transactions around one `Transaction` method, so a composed write records
 exactly what the separate calls would: the same events, masking, hashes and errors. Every
 event goes through `append_event` here: masked by the store's redactor, appended to the run's
-hash chain at the head read inside this transaction, and a final state seals the chain.
+hash chain at the head read inside this transaction. Just before COMMIT the transaction seals
+what needs it: each run whose chain got a decision (or that is not `running`), and the
+store's ledger when it grew (`evidence.sealing`).
 
 Other evidence modules (prune, schedules) keep their own SQL and run it on the transaction:
 `execute`, `query`, `one` and `table`. Code outside `evidence/` composes the named methods.
@@ -26,7 +28,7 @@ import contextlib
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 from sqlite_utils.db import Table
@@ -39,31 +41,42 @@ from evidence.gates import CaseAndGateWrites
 from evidence.hashing import GENESIS, event_hash, event_payload
 from evidence.ids import new_id, utc_now
 from evidence.jsonvalue import dumps, to_json_value
-from evidence.manifest import build_manifest
 from evidence.migrations import table
 from evidence.queries import run_record
 from evidence.redaction import Redactor
+from evidence.sealing import Sealing
+from evidence.writer import lock_error, note_writer
+
+if TYPE_CHECKING:
+    from evidence.signing import Signer
 
 
 @contextlib.contextmanager
-def begin(db: Database, *, root: Path, redactor: Redactor) -> Iterator[Transaction]:
-    """BEGIN IMMEDIATE on `db`, yield a Transaction, COMMIT; ROLLBACK on any exception.
+def begin(
+    db: Database,
+    *,
+    root: Path,
+    redactor: Redactor,
+    signer: Signer | None = None,
+    signer_problem: str | None = None,
+) -> Iterator[Transaction]:
+    """BEGIN IMMEDIATE on `db`, yield a Transaction, seal, COMMIT; ROLLBACK on any exception.
 
     The caller holds the store's thread lock (`EvidenceStore.transaction`); IMMEDIATE takes
     SQLite's write lock at once, so other processes queue here (up to the busy timeout) and
-    every read inside the block is current.
+    every read inside the block is current. Who holds the lock is written to `<root>/writer`
+    (pid@host, since when), so that a process that waited in vain can say who it waited for.
     """
     conn = db.conn
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
-        raise EvidenceError(
-            f"evidence store {root}: could not get the write lock: {exc}",
-            hint="another process holds it for too long; raise evidence.busy_timeout_s",
-        ) from exc
-    tx = Transaction(db, root=root, redactor=redactor)
+        raise lock_error(root, exc) from exc
+    note_writer(root)
+    tx = Transaction(db, root=root, redactor=redactor, signer=signer, problem=signer_problem)
     try:
         yield tx
+        tx.before_commit()
     except BaseException:
         tx._closed = True
         if conn.in_transaction:
@@ -81,17 +94,32 @@ def begin(db: Database, *, root: Path, redactor: Redactor) -> Iterator[Transacti
         ) from exc
 
 
-class Transaction(CaseAndGateWrites):
+class Transaction(Sealing, CaseAndGateWrites):
     """What `with store.transaction() as tx:` yields (see the module docstring).
 
     Runs and events are here; cases, gates and approvals come from
-    `evidence.gates.CaseAndGateWrites`.
+    `evidence.gates.CaseAndGateWrites`; seals and the ledger from `evidence.sealing.Sealing`.
     """
 
-    def __init__(self, db: Database, *, root: Path, redactor: Redactor) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        root: Path,
+        redactor: Redactor,
+        signer: Signer | None = None,
+        problem: str | None = None,
+    ) -> None:
         self.db = db
         self.root = root
         self.redactor = redactor
+        self.signer = signer
+        self.signer_problem = problem
+        self.sealed: list[tuple[str, int, str]] = []  # (run_id, n, root) sealed in here
+        self._touched: dict[str, bool] = {}  # run -> got an event that asks for a seal
+        self._sealed_counts: dict[str, int] = {}  # run -> events its seal in here covers
+        self._ledger_grew = False
+        self._logged = False  # wrote root log lines: flush after COMMIT
         self._closed = False
 
     # ------------------------------------------------------------------ SQL, for evidence/
@@ -172,7 +200,8 @@ class Transaction(CaseAndGateWrites):
             }
         )
         created = RunCreated(recipe, recipe_version, site, clean_inputs, account, case_id)
-        self.record(run_id, created)
+        self.append_event(run_id, created.kind, created.to_data(), at=now)
+        self.ledger_append("run_created", {"run_id": run_id})
         if case and case.ask:
             asked = {"channel": case.channel, "ask": case.ask}
             if case.customer:
@@ -216,21 +245,6 @@ class Transaction(CaseAndGateWrites):
         )
         self.record(run_id, RunFinished(clean_outputs, clean_error))
         return self.seal(run_id)
-
-    def seal(self, run_id: str) -> str:
-        """Append a manifest over the whole chain as it is now; returns its root hash."""
-        manifest = build_manifest(self._db(), run_id)
-        n = self.execute("SELECT COUNT(*) FROM manifests WHERE run_id = ?", [run_id]).fetchone()
-        self.table("manifests").insert(
-            {
-                "run_id": run_id,
-                "n": n[0] + 1,
-                "root_hash": manifest["root_hash"],
-                "manifest": dumps(manifest),
-                "at": utc_now(),
-            }
-        )
-        return str(manifest["root_hash"])
 
     # ------------------------------------------------------------------ events
 
@@ -289,6 +303,7 @@ class Transaction(CaseAndGateWrites):
         )
         for sha in shas:
             self.table("event_artifacts").insert({"run_id": run_id, "seq": seq, "sha256": sha})
+        self.touched(run_id, kind)
         self.execute(
             "UPDATE runs SET last_seq = ?, head_hash = ?, updated_at = ? WHERE run_id = ?",
             [seq, digest, at, run_id],

@@ -13,8 +13,14 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from agent.core.errors import ConfigError
 
@@ -141,6 +147,24 @@ class SigningSettings(_Section):
         None, description="An RFC 3161 timestamp authority for each root. Empty: none."
     )
     tsa_timeout_s: float = Field(10.0, gt=0, le=120, description="Give up on the TSA after this.")
+
+    @field_validator("key_file", mode="before")
+    @classmethod
+    def _default_key_file(cls, value: Any) -> Any:
+        return default_key_file() if value is None else value
+
+    @field_validator("trusted_keys")
+    @classmethod
+    def _fingerprints(cls, value: list[str]) -> list[str]:
+        # the same spelling rule as evidence/signing.py parse_fingerprint (core imports nothing)
+        for text in value:
+            hexpart = text.strip().removeprefix("SHA256:").replace(":", "").lower()
+            if len(hexpart) != 64 or any(c not in "0123456789abcdef" for c in hexpart):
+                raise ValueError(
+                    f"not a key fingerprint: {text!r} (expected SHA256: and 64 hex digits, "
+                    "as `aijia keys show` prints it)"
+                )
+        return value
 
 
 class EvidenceSettings(_Section):
@@ -398,17 +422,18 @@ def load_config(path: Path | None = None) -> Settings:
     file = find_config_file(path)
     if file is None:
         return Settings()
-    if not file.is_file():
+    if not file.exists():  # a directory, FIFO or device is refused by load_file, by name
         raise ConfigError(
             f"config file {file} does not exist",
             hint="pass --config PATH or set AIJIA_CONFIG to an existing file",
         )
-    try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
-        raise ConfigError(f"{where}: config.yaml is not valid YAML: {exc}") from None
+    from agent.core.files import FileRefused
+    from agent.core.safe_yaml import load_file
+
+    try:  # bounded: size, strict UTF-8, depth, aliases (agent.core.safe_yaml)
+        raw = load_file(file, what="config file") or {}
+    except FileRefused as exc:
+        raise ConfigError(f"{exc.location}: {exc.message}", hint=exc.hint) from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: expected a mapping at the top level, got {type(raw).__name__}")
     try:

@@ -114,7 +114,8 @@ def test_list(config: Path, runs: list[str]) -> None:
     assert code == 0
     listed = json.loads(out)
     assert [r["run_id"] for r in listed] == list(reversed(runs))
-    assert listed[1]["sealed"] is True and listed[0]["sealed"] is False
+    # every run is sealed from its creation on (only a running run has an unsealed tail)
+    assert listed[1]["sealed"] is True and listed[0]["sealed"] is True
     code, out = aijia(
         "evidence", "list", "--case", "T-1", "--since", "1d", "--json", "-c", str(config)
     )

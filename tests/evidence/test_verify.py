@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -202,7 +201,7 @@ def test_any_mutation_is_detected(
 ) -> None:
     source, run_id, count, shas = pristine
     root = tmp_path_factory.mktemp("mutant") / "evidence"
-    shutil.copytree(source, root)
+    tampering.copy_store(source, root)
     seq = a % count + 1
     if mutation == "flip_byte":
         sha = shas[a % len(shas)]
