@@ -1,16 +1,27 @@
-"""Export runs as a bundle anyone can verify offline with `sha256sum` and plain Python.
+"""Export runs as a bundle a third party can verify offline with plain Python, and trust.
 
 Layout of the zip::
 
-    manifest.json      every file (path, sha256, size), each run's chain and sealed manifest,
-                       what was omitted or derived, and the bundle's root hash
+    manifest.json      every file (path, sha256, size); each run's chain and every sealed
+                       manifest with its Ed25519 signature (and RFC 3161 token, if any); the
+                       public keys with their fingerprints; the verifier's sha256; the
+                       bundle's root hash, and the bundle signature over it
     SHA256SUMS         `sha256sum -c SHA256SUMS` checks every other file
-    VERIFY.md          how to check it, step by step
+    VERIFY.md          how to check it, step by step, and what to compare over another channel
     verify_bundle.py   a standard-library-only verifier (imports nothing from Aijia)
     report.html        the timeline: steps, screenshots, URLs, values, gates, approvals
-    actions.jsonl      every event, one JSON object a line, with prev_hash and hash
+    actions.jsonl      every event up to each run's latest seal, one JSON object a line
+    timestamps/        <run_id>-<n>.tsr: the TSA's reply (RFC 3161) for sealed manifest n
     screenshots/ thumbnails/ dom/ files/    the artifacts, named <sha256>.<ext>
     upload/            with --for PLATFORM: the files that fit that platform's limits
+
+What is trusted is the chain: gates, approvals and outputs are in it as events, and every
+copy elsewhere (the run's recipe, site, case and state in manifest.json) is checked against
+it. A run is exported up to its latest sealed manifest, so that manifest covers every event
+in the bundle; events after it (a run still working) are left out and named in the notes.
+
+    bundle root = sha256(canonical JSON of manifest.json without `root_hash`, `signature`)
+    signature   = Ed25519 over "aijia-bundle/1\n<bundle root>" (`verify_bundle.bundle_message`)
 
 Captured pages are inert in a bundle. A DOM snapshot is stored with the site's markup as it
 was, scripts included, and that is what its event's hash covers; opened in a browser it would
@@ -24,33 +35,41 @@ run them. So each HTML artifact ships twice:
 
 report.html links the views. Every HTML file in the bundle (the views, report.html) opens
 with a Content-Security-Policy meta tag; report.html may load only its own screenshots.
+Before it returns, `export_bundle` checks the zip it wrote with the verifier it ships.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from agent.core.errors import EvidenceError
-from evidence.api import ArtifactRef
+from evidence import verify_bundle
+from evidence.api import ArtifactRef, EventRecord
 from evidence.artifacts import extension_for
+from evidence.bundle_check import compiled_verify
 from evidence.dom import inert_dom
-from evidence.hashing import canonical_json, manifest_root_hash, sha256_hex
+from evidence.hashing import canonical_json, sha256_hex
 from evidence.ids import utc_now
 from evidence.profiles import Profile, fit_uploads
 from evidence.report import render_report
+from evidence.signing import fingerprint
 from evidence.timeline import RunTimeline, build_timeline
+from evidence.verify_bundle import bundle_message, bundle_root
 
 if TYPE_CHECKING:
+    from evidence.signing import Signer
     from evidence.store import EvidenceStore
 
-FORMAT = "aijia-evidence-bundle/1"
+FORMAT = verify_bundle.FORMAT
 # Files next to this module, found by path: importlib.resources mistakes the package for a
 # namespace package under setuptools' editable installs when run outside the project.
 HERE = Path(__file__).resolve().parent
@@ -72,6 +91,7 @@ class ExportResult:
     size: int  # bytes of the zip
     profile: str | None
     notes: tuple[str, ...]  # what was dropped, converted or downscaled, and why
+    fingerprint: str = ""  # of the key that signed the bundle, to send over another channel
 
 
 def is_page(ref: ArtifactRef) -> bool:
@@ -140,13 +160,15 @@ def export_bundle(
     *,
     profile: Profile | None = None,
 ) -> ExportResult:
-    """Write the bundle for `run_ids` to `output` (atomically); refuses a broken chain."""
+    """Write the bundle for `run_ids` to `output` (atomically), signed with the store's key;
+    refuses a store that does not verify, and a bundle that would not."""
     report = store.verify(list(run_ids))
     if not report.ok:
         raise EvidenceError(
             f"will not export: {report.breaks[0]}",
             hint="run `aijia evidence verify` and investigate before exporting",
         )
+    signer = _signer(store)
     timelines = [build_timeline(store, run_id) for run_id in run_ids]
     contents: dict[str, bytes] = {}
     files: list[dict[str, Any]] = []
@@ -156,15 +178,11 @@ def export_bundle(
         contents[path] = data
         files.append({"path": path, "sha256": sha256_hex(data), "size": len(data), **extra})
 
-    runs, actions = _chains(store, timelines)
-    notes += [
-        f"run {r['run_id']} is not finished: its chain is not sealed yet"
-        for r in runs
-        if r["manifest"] is None
-    ]
-    shas = list(
-        dict.fromkeys(sha for t in timelines for e in t.entries for sha in e.event.artifacts)
-    )
+    runs, actions, tokens, tails = _chains(store, run_ids)
+    notes += tails
+    for path, token in tokens.items():
+        add(path, token, kind="timestamp")
+    shas = list(dict.fromkeys(sha for line in actions for sha in json.loads(line)["artifacts"]))
     refs = {sha: store.artifact(sha) for sha in shas}
     for sha, ref in refs.items():
         data = store.read_artifact(sha)
@@ -172,40 +190,13 @@ def export_bundle(
         if is_page(ref):
             add(view_path(ref), _page_view(ref, data), derived_from=[sha], kind=f"{ref.kind}_view")
     add("actions.jsonl", ("\n".join(actions) + "\n").encode("utf-8"))
-    add("verify_bundle.py", (HERE / "verify_bundle.py").read_bytes())
+    verifier = (HERE / "verify_bundle.py").read_bytes()
+    add("verify_bundle.py", verifier)
     add("VERIFY.md", _verify_md(profile).encode("utf-8"))
 
     profile_info = None
     if profile is not None:
-        screenshots = [
-            (
-                e.screenshot.sha256,
-                f"step-{t.run.run_id[-8:]}-{e.event.seq:03d}",
-                store.read_artifact(e.screenshot.sha256),
-            )
-            for t in timelines
-            for e in t.entries
-            if e.screenshot is not None
-        ]
-        uploads, fit_notes = fit_uploads(profile, timelines, screenshots)
-        notes += fit_notes
-        other = sorted({r.kind for r in refs.values() if r.kind not in FOLDERS or r.kind == "dom"})
-        if other:
-            notes.append(
-                f"{', '.join(other)} files are not accepted by {profile.title}: "
-                "they are in the bundle for verification, not in upload/"
-            )
-        for up in uploads:
-            add(f"upload/{up.name}", up.data, derived_from=list(up.derived_from))
-        profile_info = {
-            "name": profile.name,
-            "title": profile.title,
-            "accepted": list(profile.accepted),
-            "max_file_bytes": profile.max_file_bytes,
-            "max_total_bytes": profile.max_total_bytes,
-            "max_files": profile.max_files,
-            "upload_bytes": sum(len(u.data) for u in uploads),
-        }
+        profile_info = _fit_profile(store, profile, timelines, refs, add, notes)
 
     html = render_report(
         timelines,
@@ -214,10 +205,17 @@ def export_bundle(
         title=f"Evidence for {', '.join(run_ids)}"
         if len(run_ids) < 4
         else f"Evidence for {len(run_ids)} runs",
-        notes=notes,
+        notes=[*notes, f"signed with the key {signer.fingerprint}"],
         local_images=True,
     )
     add("report.html", html.encode("utf-8"))
+    keys = {
+        seal["signature"]["key"]: seal["signature"]["public_key"]
+        for run in runs
+        for seal in run["manifests"]
+        if seal["signature"]
+    }
+    keys[signer.key_id] = base64.b64encode(signer.public_raw).decode("ascii")
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "created_at": utc_now(),
@@ -225,17 +223,27 @@ def export_bundle(
         "hash_rule": "hash = sha256(prev_hash + canonical_json({run_id, seq, kind, data, "
         "artifacts, at})); first prev_hash = 64 zeros; canonical_json = json.dumps(value, "
         "sort_keys=True, separators=(',', ':'), ensure_ascii=False)",
+        "signature_rule": "Ed25519; a sealed manifest signs 'aijia-root/1\\n<run_id>\\n<n>"
+        "\\n<root_hash>', the bundle 'aijia-bundle/1\\n<root_hash>'; an RFC 3161 token's "
+        "message imprint is the SHA-256 of its manifest's signed message",
+        "keys": [
+            {"key": kid, "public_key": public, "fingerprint": fingerprint(kid)}
+            for kid, public in sorted(keys.items())
+        ],
+        "verifier_sha256": sha256_hex(verifier),
         "runs": runs,
         "files": sorted(files, key=lambda f: f["path"]),
         "omitted": [],
         "profile": profile_info,
         "notes": notes,
     }
-    manifest["root_hash"] = manifest_root_hash(manifest)
+    manifest["root_hash"] = bundle_root(manifest)
+    manifest["signature"] = signer.sign(bundle_message(manifest["root_hash"]))
     contents["manifest.json"] = canonical_json(manifest).encode("utf-8")
     sums = "".join(f"{sha256_hex(data)}  {path}\n" for path, data in sorted(contents.items()))
     contents["SHA256SUMS"] = sums.encode("utf-8")
     size = _write_zip(output, contents)
+    _check_written(output)
     return ExportResult(
         output,
         manifest["root_hash"],
@@ -244,7 +252,74 @@ def export_bundle(
         size,
         profile.name if profile else None,
         tuple(notes),
+        signer.fingerprint,
     )
+
+
+def _signer(store: EvidenceStore) -> Signer:
+    """The store's signing key, which signs the bundle as it signs seals."""
+    signer = getattr(store, "signer", None)
+    if signer is None:
+        problem = getattr(store, "signer_problem", None) or "no signing key"
+        raise EvidenceError(
+            f"cannot sign the bundle: {problem}",
+            hint="`aijia keys init` creates the signing key (evidence.signing.key_file)",
+        )
+    return cast("Signer", signer)
+
+
+def _check_written(output: Path) -> None:
+    """Never hand out a bundle its own verifier rejects: check it, remove it if it fails."""
+    try:
+        problems = verify_bundle.check(str(output), verify=compiled_verify).problems
+    except verify_bundle.Unreadable as exc:
+        problems = [str(exc)]
+    if problems:
+        output.unlink(missing_ok=True)
+        raise EvidenceError(
+            f"the bundle {output} does not verify: {problems[0]}",
+            hint="this is a bug in Aijia's export; the bundle was removed",
+        )
+
+
+def _fit_profile(
+    store: EvidenceStore,
+    profile: Profile,
+    timelines: Sequence[RunTimeline],
+    refs: dict[str, ArtifactRef],
+    add: Callable[..., None],
+    notes: list[str],
+) -> dict[str, Any]:
+    """The upload/ folder for a platform's limits; what was dropped or converted, in notes."""
+    screenshots = [
+        (
+            e.screenshot.sha256,
+            f"step-{t.run.run_id[-8:]}-{e.event.seq:03d}",
+            store.read_artifact(e.screenshot.sha256),
+        )
+        for t in timelines
+        for e in t.entries
+        if e.screenshot is not None and e.screenshot.sha256 in refs
+    ]
+    uploads, fit_notes = fit_uploads(profile, timelines, screenshots)
+    notes += fit_notes
+    other = sorted({r.kind for r in refs.values() if r.kind not in FOLDERS or r.kind == "dom"})
+    if other:
+        notes.append(
+            f"{', '.join(other)} files are not accepted by {profile.title}: "
+            "they are in the bundle for verification, not in upload/"
+        )
+    for up in uploads:
+        add(f"upload/{up.name}", up.data, derived_from=list(up.derived_from))
+    return {
+        "name": profile.name,
+        "title": profile.title,
+        "accepted": list(profile.accepted),
+        "max_file_bytes": profile.max_file_bytes,
+        "max_total_bytes": profile.max_total_bytes,
+        "max_files": profile.max_files,
+        "upload_bytes": sum(len(u.data) for u in uploads),
+    }
 
 
 def _link(ref: ArtifactRef) -> str:
@@ -252,13 +327,63 @@ def _link(ref: ArtifactRef) -> str:
     return view_path(ref) if is_page(ref) else bundle_path(ref)
 
 
+def _seals(store: EvidenceStore, run_id: str) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
+    """Every sealed manifest of the run with its signature and timestamp; the token files."""
+    stamps = {
+        (row["n"], row["root_hash"]): row
+        for row in store.query(
+            "SELECT n, root_hash, tsa_url, token, at FROM root_timestamps WHERE run_id = ?",
+            [run_id],
+        )
+    }
+    seals, tokens = [], {}
+    rows = store.query(
+        "SELECT n, root_hash, manifest, at, signature FROM manifests WHERE run_id = ? ORDER BY n",
+        [run_id],
+    )
+    for row in rows:
+        stamp = stamps.get((row["n"], row["root_hash"]))
+        timestamp = None
+        if stamp is not None:
+            path = f"timestamps/{run_id}-{row['n']}.tsr"
+            tokens[path] = base64.b64decode(stamp["token"])
+            timestamp = {"path": path, "tsa_url": stamp["tsa_url"], "at": stamp["at"]}
+        seals.append(
+            {
+                "n": row["n"],
+                "root_hash": row["root_hash"],
+                "at": row["at"],
+                "manifest": json.loads(row["manifest"]),
+                "signature": json.loads(row["signature"]) if row["signature"] else None,
+                "timestamp": timestamp,
+            }
+        )
+    return seals, tokens
+
+
 def _chains(
-    store: EvidenceStore, timelines: Sequence[RunTimeline]
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Each run's chain summary for manifest.json, and every event as an actions.jsonl line."""
-    runs, actions = [], []
-    for t in timelines:
-        events = store.events(t.run.run_id)
+    store: EvidenceStore, run_ids: Sequence[str]
+) -> tuple[list[dict[str, Any]], list[str], dict[str, bytes], list[str]]:
+    """Each run's entry for manifest.json, its events (up to its latest seal) as
+    actions.jsonl lines, the timestamp token files, and notes on what was left out."""
+    runs, actions, tokens, notes = [], [], {}, []
+    for run_id in run_ids:
+        run = store.get_run(run_id)
+        seals, run_tokens = _seals(store, run_id)
+        if not seals:
+            raise EvidenceError(
+                f"will not export run {run_id}: it has no sealed manifest yet",
+                hint="a run is sealed at each decision and when it ends; export it then",
+            )
+        tokens.update(run_tokens)
+        all_events = store.events(run_id)
+        covered = seals[-1]["manifest"]["event_count"]
+        events = all_events[:covered]
+        if len(all_events) > covered:
+            notes.append(
+                f"run {run_id} is still running: its {len(all_events) - covered} event(s) "
+                "after its latest seal are not in this bundle"
+            )
         actions += [
             canonical_json(
                 {
@@ -276,19 +401,29 @@ def _chains(
         ]
         runs.append(
             {
-                "run_id": t.run.run_id,
-                "recipe": t.run.recipe,
-                "recipe_version": t.run.recipe_version,
-                "site": t.run.site,
-                "case_id": t.run.case_id,
-                "state": t.run.state.value,
+                "run_id": run_id,
+                "recipe": run.recipe,
+                "recipe_version": run.recipe_version,
+                "site": run.site,
+                "case_id": run.case_id,
+                "state": _state(events),
                 "event_count": len(events),
                 "head_hash": events[-1].hash if events else None,
                 "chain": [{"seq": e.seq, "kind": e.kind, "hash": e.hash} for e in events],
-                "manifest": store.manifest(t.run.run_id),
+                "manifest": seals[-1]["manifest"],
+                "manifests": seals,
             }
         )
-    return runs, actions
+    return runs, actions, tokens, notes
+
+
+def _state(events: Sequence[EventRecord]) -> str:
+    """The run's state as its chain says (the last state change in it)."""
+    state = "pending"
+    for event in events:
+        if event.kind == "state_changed":
+            state = str(event.data.get("to_state", state))
+    return state
 
 
 def _write_zip(output: Path, contents: dict[str, bytes]) -> int:

@@ -29,7 +29,8 @@ def evidence_verify(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     config: Path | None = ConfigOption,
 ) -> None:
-    """Recompute hash chains, artifact hashes and manifests; exit 1 naming the first break."""
+    """Recompute chains, artifacts, rows and seals, check signatures and the root log; exit
+    1 naming the first break of each run. Prints the key fingerprint it trusted."""
     from dataclasses import asdict
 
     with open_aijia(config) as aijia:
@@ -48,6 +49,11 @@ def _show_verified(report: VerifyReport) -> None:
     out = console()
     for found in report.breaks:
         out.print(f"[bold red]BROKEN[/] {shown(found)}", soft_wrap=True)
+    # What the result rests on: compare the fingerprint with one from a trusted channel.
+    for key in report.trusted_keys:
+        out.print(f"signatures trusted from key {key}", soft_wrap=True)
+    if report.root_log:
+        out.print(f"compared with the root log {shown(report.root_log)}", soft_wrap=True)
     status = "[green]ok[/]" if report.ok else f"[red]{len(report.breaks)} broken[/]"
     out.print(
         f"{report.runs_checked} run(s), {report.events_checked} event(s), "
@@ -87,6 +93,63 @@ def evidence_export(
     out.print(f"bundle root hash {result.root_hash}", soft_wrap=True)
     for note in result.notes:
         out.print(f"[yellow]note:[/] {shown(note)}", soft_wrap=True)
+    if result.fingerprint:
+        out.print(f"signed with key {result.fingerprint}", soft_wrap=True)
+        out.print("send this fingerprint to the recipient over another channel than the bundle")
+
+
+@app.command("verify-bundle")
+@handles_errors
+def evidence_verify_bundle(
+    bundle: Path = typer.Argument(..., help="The bundle (.zip) or its unpacked folder."),
+    key: list[str] | None = typer.Option(
+        None,
+        "--key",
+        help="A key fingerprint (SHA256:…) received from the sender over a channel you trust; "
+        "repeatable. Default: this install's key and evidence.signing.trusted_keys.",
+    ),
+    tsa_ca: Path | None = typer.Option(
+        None, "--tsa-ca", help="The TSA's root certificate(s), PEM: verify each timestamp too."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Check a received bundle with this install's verifier (never the copy inside it):
+    exit 0 ok, 1 changed (each change named), 2 unreadable or hostile."""
+    from agent.core.errors import InputError
+    from agent.core.settings import load_config
+    from evidence.bundle_check import check_bundle, trusted_keys
+    from evidence.signing import parse_fingerprint
+
+    try:
+        keys = {parse_fingerprint(text) for text in key or []}
+    except ValueError as exc:
+        raise InputError(f"--key: {exc}") from None
+    if not keys:
+        signing = load_config(config).evidence.signing
+        keys = trusted_keys(signing.key_file, signing.trusted_keys)
+    roots = []
+    if tsa_ca is not None:
+        from evidence.timestamp import load_roots
+
+        roots = load_roots(tsa_ca)
+    result = check_bundle(bundle, keys=keys, tsa_roots=roots)
+    if as_json:
+        print_json(
+            {
+                "ok": result.ok,
+                "problems": result.problems,
+                "notes": [*result.notes, *result.report.notes],
+                "root_hash": result.report.root_hash,
+                "signed_by": sorted(result.report.signers),
+                "sealed": result.report.sealed,
+            }
+        )
+    else:
+        for line in result.lines():
+            typer.echo(line)
+    if not result.ok:
+        raise typer.Exit(ExitCode.FAILED)
 
 
 @app.command("show")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -20,17 +21,18 @@ from agent.core.errors import EvidenceError
 from evidence.bundle import export_bundle, resolve_runs
 from evidence.profiles import PROFILES, get_profile
 from evidence.store import EvidenceStore
+from tests.conftest import aijia_command
 from tests.evidence import tampering
 from tests.evidence.conftest import full_run, make_png
 
 
-def run_verifier(bundle: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_verifier(bundle: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run the bundle's own verify_bundle.py in isolated mode, away from the project."""
     with zipfile.ZipFile(bundle) as zf:
         script = cwd / "verify_bundle.py"
         script.write_bytes(zf.read("verify_bundle.py"))
     return subprocess.run(
-        [sys.executable, "-I", "-S", str(script), str(bundle)],
+        [sys.executable, "-I", "-S", str(script), str(bundle), *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -95,9 +97,11 @@ def test_bundle_verifies_with_sha256sum_and_the_extracted_script(
 def test_verifier_imports_nothing_from_the_project() -> None:
     source = (Path(__file__).parents[2] / "evidence" / "verify_bundle.py").read_text()
     imports = [
-        line.split()[1] for line in source.splitlines() if line.startswith(("import ", "from "))
+        line.split()[1].split(".")[0]
+        for line in source.splitlines()
+        if line.startswith(("import ", "from "))
     ]
-    assert set(imports) <= {"__future__", "hashlib", "json", "os", "sys", "zipfile", "typing"}
+    assert imports and set(imports) <= sys.stdlib_module_names | {"__future__"}, imports
 
 
 def test_bundle_contents(exported: tuple[Path, str]) -> None:
@@ -264,3 +268,71 @@ def test_webp_store_exports_jpeg_uploads(tmp_path: Path) -> None:
         names = zf.namelist()
     assert any(n.startswith("screenshots/") and n.endswith(".webp") for n in names)
     assert any(n.startswith("upload/") and n.endswith(".jpg") for n in names)
+
+
+def test_bundle_is_signed_and_names_its_key(
+    store: EvidenceStore, exported: tuple[Path, str], tmp_path: Path
+) -> None:
+    bundle, _ = exported
+    assert store.signer is not None
+    with zipfile.ZipFile(bundle) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        verifier = zf.read("verify_bundle.py")
+    assert manifest["signature"]["key"] == store.signer.key_id
+    assert manifest["keys"] == [
+        {
+            "key": store.signer.key_id,
+            "public_key": manifest["signature"]["public_key"],
+            "fingerprint": store.signer.fingerprint,
+        }
+    ]
+    assert manifest["verifier_sha256"] == hashlib.sha256(verifier).hexdigest()
+    assert all(s["signature"] for s in manifest["runs"][0]["manifests"])
+    out = run_verifier(bundle, tmp_path)
+    assert store.signer.fingerprint in out.stdout and "compare this" in out.stdout
+    good = run_verifier(bundle, tmp_path, "--key", store.signer.fingerprint)
+    assert good.returncode == 0, good.stdout
+    other = "SHA256:" + "ab12" * 16
+    bad = run_verifier(bundle, tmp_path, "--key", other)
+    assert bad.returncode == 1 and "not a key you trust" in bad.stdout, bad.stdout
+
+
+def test_a_replaced_verifier_is_caught_by_aijia(
+    store: EvidenceStore, exported: tuple[Path, str], tmp_path: Path
+) -> None:
+    """The bundle's own script cannot vouch for itself: a replaced one prints OK; the
+    verifier of the recipient's own install names the replaced file."""
+    bundle, _ = exported
+    liar = b'print("OK: 9 file(s), 1 run(s); bundle root hash 0000")\n'
+    rewrite(bundle, {"verify_bundle.py": liar})
+    out = run_verifier(bundle, tmp_path)
+    assert out.returncode == 0 and out.stdout.startswith("OK")  # what the liar says
+    assert store.signer is not None
+    fp = store.signer.fingerprint
+    checked = subprocess.run(
+        [aijia_command(), "evidence", "verify-bundle", str(bundle), "--key", fp],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert "verify_bundle.py: changed" in checked.stdout
+    assert "not this install's" in checked.stdout
+
+
+def test_a_running_run_is_exported_up_to_its_latest_seal(
+    store: EvidenceStore, tmp_path: Path
+) -> None:
+    from agent.core.states import RunState
+    from tests.evidence.conftest import new_run
+
+    run = new_run(store)
+    store.transition(run.run_id, RunState.PENDING, RunState.RUNNING)
+    store.append_event(run.run_id, "step_started", {"step": 1})  # progress: not sealed
+    result = export_bundle(store, [run.run_id], tmp_path / "running.zip")
+    assert any("after its latest seal are not in this bundle" in n for n in result.notes)
+    with zipfile.ZipFile(result.path) as zf:
+        actions = zf.read("actions.jsonl").decode().splitlines()
+    assert [json.loads(line)["kind"] for line in actions] == ["run_created", "state_changed"]
+    assert run_verifier(result.path, tmp_path).returncode == 0
