@@ -17,7 +17,12 @@ submit_tamper      a hostile ShopLane refund form: its script, on submit,       
                    ``swap_amount`` rewrites the amount to 999.00; ``extra_post``
                    first POSTs an internal note nobody approved, then submits;
                    ``socket`` opens a WebSocket to the site and sends a change
+refund_declined    the payment provider declines every refund: the refund form     false
+                   answers 422 with its message, nothing is written (a refund the
+                   back office refuses after it was approved)
 =================  ==============================================================  ========
+
+A site that is down (every page 503) is ``maintenance``; switching it off brings it back.
 
 CLI: ``--fault latency=300 --fault layout=v2``; at run time ``POST /__sandbox/faults`` with the
 JSON ``{"latency": 300}`` and header ``X-Sandbox-Token``. The 500s come from a random generator
@@ -49,6 +54,7 @@ class Faults:
     challenge: bool = False
     heavy: bool = False
     submit_tamper: str = "off"  # off | swap_amount | extra_post | socket (templates/shoplane)
+    refund_declined: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,7 +75,7 @@ class Faults:
 def _coerce(name: str, raw: Any) -> Any:
     text = str(raw).strip().lower()
     try:
-        if name in ("maintenance", "challenge", "heavy"):
+        if name in ("maintenance", "challenge", "heavy", "refund_declined"):
             if isinstance(raw, bool):
                 return raw
             if text in ("1", "true", "yes", "on"):

@@ -7,7 +7,13 @@ server-side validation every flavor applies, messages shown to the user as writt
 - reason required;
 - no refund on an unpaid or cancelled order, nor when nothing has been paid (COD in transit);
 - amount <= refundable remaining (paid minus refunds so far);
-- an identical refund (same order, amount and reason) already issued is rejected.
+- an identical refund (same order, amount and reason) already issued is rejected;
+- an optional reference (a note the seller writes with the refund, e.g. a ticket number; at
+  most 64 characters) is kept with it and shown in the order's refunds table, so that whoever
+  wrote it can find their own refund again; a second refund with the same reference on the
+  order is rejected (it works as an idempotency key);
+- with the fault `refund_declined` on, the payment provider declines every refund
+  (`DECLINED`): the form answers with that message and nothing is written.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ REASONS = {
     "other": "Other",
 }
 STATUSES = ("unpaid", "to_ship", "shipping", "completed", "cancelled")
+MAX_REFERENCE = 64
+DECLINED = "The payment provider declined this refund (code PD-51). It was not issued."
 
 
 class RefundRejected(Exception):
@@ -138,6 +146,8 @@ def get_order(
             "SELECT * FROM refunds WHERE flavor = ? AND order_id = ? ORDER BY created_at", key
         )
     )
+    for refund in order.refunds:
+        refund["reference"] = str(json.loads(refund["detail"] or "{}").get("reference", ""))
     order.notes = _rows(
         conn.execute("SELECT * FROM notes WHERE flavor = ? AND order_id = ? ORDER BY note_id", key)
     )
@@ -239,6 +249,14 @@ def check_refund(
     return amount, errors
 
 
+def read_reference(text: Any) -> tuple[str, dict[str, str]]:
+    """The refund form's optional reference field: (reference, errors by field)."""
+    reference = " ".join(str(text or "").split())
+    if len(reference) > MAX_REFERENCE:
+        return reference, {"reference": f"A reference can be at most {MAX_REFERENCE} characters."}
+    return reference, {}
+
+
 def create_refund(
     conn: sqlite3.Connection,
     order: Order,
@@ -249,8 +267,16 @@ def create_refund(
     source: str = "web",
     detail: dict[str, Any] | None = None,
     status_label: str = "",
+    reference: str = "",
+    declined: bool = False,
 ) -> str:
-    """Validate again inside one transaction and write the refund; returns its id."""
+    """Validate again inside one transaction and write the refund; returns its id.
+    `reference` is kept in its detail; `declined` (the fault) refuses it as the payment
+    provider would."""
+    if declined:
+        raise RefundRejected({"order": DECLINED})
+    if reference:
+        detail = {**(detail or {}), "reference": reference}
     flavor = order.flavor
     with db.atomic(conn):
         fresh = get_order(conn, flavor, order_id=order.order_id)
@@ -260,6 +286,11 @@ def create_refund(
             fresh, f"{amount / 100:.2f}", reason, status_label=status_label or fresh.status
         )
         for previous in fresh.refunds:
+            if reference and previous["reference"] == reference:
+                errors["reference"] = (
+                    f"A refund with the reference {reference!r} was already issued on this "
+                    f"order as {previous['refund_id']}."
+                )
             if int(previous["amount"]) == amount and previous["reason"] == reason:
                 errors["order"] = (
                     f"An identical refund ({fresh.money(amount)}, {REASONS[reason]}) was "
@@ -363,6 +394,7 @@ def ledger(conn: sqlite3.Connection, flavor: str, *, include_seed: bool = False)
     )
     for refund in refunds:
         refund["detail"] = json.loads(refund["detail"])
+        refund["reference"] = str(refund["detail"].pop("reference", ""))
         refund["amount"] = f"{refund['amount'] / 100:.2f}"
     notes = _rows(
         conn.execute(

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from agent.gates.recorder import OnCreated
     from agent.recipes.model import Recipe
     from agent.schedule.daemon import Log, Scheduler, ScheduleView
+    from evidence.api import RunRecord
     from evidence.bundle import ExportResult
     from evidence.gates import CaseRecord
     from evidence.prune import PruneResult
@@ -311,8 +312,10 @@ class AsyncAijia:
     ) -> list[GateView]:
         """Gates waiting for a decision, oldest first; with `user`: only those this user may
         approve and has not approved yet."""
+        from agent.engine.lifecycle import repair_done_gates
         from agent.gates.decide import gate_view
 
+        repair_done_gates(self.store)  # a done run's gate left approved (an old store)
         views = [
             gate_view(self.store, self.policy, g.gate_id)
             for g in self.store.list_gates(state="pending")
@@ -323,16 +326,21 @@ class AsyncAijia:
         return views
 
     async def gate(self, gate_id: str) -> GateView:
-        """One gate as a reviewer sees it: binds, who asked, what policy requires, drift."""
+        """One gate as a reviewer sees it: binds, who asked, what policy requires, drift,
+        the retry schedule of an approved run, and (`problems`) what in it the run's
+        evidence chain does not back."""
         from agent.gates.decide import gate_view
 
-        return gate_view(self.store, self.policy, gate_id)
+        return gate_view(self.store, self.policy, gate_id, verify=True)
 
     async def approve(self, gate_id: str, *, as_user: str, note: str = "") -> Decision:
         """Record `as_user`'s approval of the gate's exact binds (PolicyError/GateError when
-        refused). `decision.complete`: every approval needed is in; `resume` commits."""
+        refused; EvidenceError when the run's evidence does not verify: nothing recorded).
+        `decision.complete`: every approval needed is in; `resume` commits."""
         from agent.gates.decide import approve_gate
+        from agent.gates.trust import require_verified
 
+        require_verified(self.store, self.store.get_gate(gate_id).run_id)
         return approve_gate(self.store, self.policy, gate_id, user=as_user, note=note)
 
     async def reject(self, gate_id: str, *, as_user: str, reason: str) -> Decision:
@@ -343,18 +351,24 @@ class AsyncAijia:
 
     async def resume(self, run_id: str, *, as_user: str) -> RunResult:
         """Commit an approved run once: prepare again, re-check the binds, commit. Drift
-        pauses it again at a new gate (state paused, pause_reason "drift")."""
-        from agent.engine.lifecycle import approved_gate, commit_approved
+        pauses it again at a new gate (state paused, pause_reason "drift"). A site down
+        before anything was sent keeps it approved (pause_reason "retry", exit code 4).
+        GateError while another process holds its commit lease; EvidenceError (nothing
+        sent) when its evidence does not verify."""
+        from agent.engine.lifecycle import approved_gate, commit_approved, repair_done_gates
         from agent.gates.recorder import GateRecorder, recipe_of
 
         self.policy.check_known(as_user, "resume runs")
+        repair_done_gates(self.store, run_id)
         gate = approved_gate(self.store, run_id, self.settings)
         recipe = recipe_of(self.store.get_run(run_id), self.settings)
         recorder = GateRecorder(self.store, self.settings, as_user, policy=self.policy)
         return await commit_approved(gate, recipe, recorder, browser=await self._chromium())
 
     async def reconcile(self, run_id: str, *, as_user: str) -> Reconciled:
-        """Settle an in_doubt run by reading the back office; never retries the action."""
+        """Settle an in_doubt run by reading the back office for the agent's own action (its
+        reference); never retries the action. GateError when it cannot tell (the run stays
+        in_doubt) or while a live committer holds the run's lease."""
         from agent.engine.reconcile import settle_in_doubt
 
         self.policy.check_known(as_user, "reconcile runs")
@@ -365,6 +379,17 @@ class AsyncAijia:
             store=self.store,
             browser=await self._chromium(),
             sessions=self._sessions,
+        )
+
+    async def close_run(self, run_id: str, *, as_user: str, reason: str) -> RunRecord:
+        """Close an approved or in_doubt run as failed (the back office refused it, or a
+        person settled it by hand): its gate expires, `run_closed` records who and why.
+        PolicyError unless `as_user` is a supervisor or may approve its gate (never the
+        initiator); GateError in another state or while its lease is held."""
+        from agent.engine.lifecycle import close_run
+
+        return close_run(
+            self.store, self.settings, self.policy, run_id, user=as_user, reason=reason
         )
 
     # ------------------------------------------------------------------ evidence

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from agent.gates.recorder import OnCreated
     from agent.recipes.model import Recipe
     from agent.schedule.daemon import Log, ScheduleView
+    from evidence.api import RunRecord
     from evidence.bundle import ExportResult
     from evidence.gates import CaseRecord
     from evidence.prune import PruneResult

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from agent.gates.recorder import OnCreated
     from agent.recipes.model import Recipe
     from agent.schedule.daemon import Log, ScheduleView
+    from evidence.api import RunRecord
     from evidence.bundle import ExportResult
     from evidence.gates import CaseRecord
     from evidence.prune import PruneResult
@@ -212,12 +213,16 @@ class Aijia:
         return self._run(self._impl.pending_gates(user, action=action))
 
     def gate(self, gate_id: str) -> GateView:
-        """One gate as a reviewer sees it: binds, who asked, what policy requires, drift."""
+        """One gate as a reviewer sees it: binds, who asked, what policy requires, drift,
+        the retry schedule of an approved run, and (`problems`) what in it the run's
+        evidence chain does not back.
+        """
         return self._run(self._impl.gate(gate_id))
 
     def approve(self, gate_id: str, *, as_user: str, note: str = "") -> Decision:
         """Record `as_user`'s approval of the gate's exact binds (PolicyError/GateError when
-        refused). `decision.complete`: every approval needed is in; `resume` commits.
+        refused; EvidenceError when the run's evidence does not verify: nothing recorded).
+        `decision.complete`: every approval needed is in; `resume` commits.
         """
         return self._run(self._impl.approve(gate_id, as_user=as_user, note=note))
 
@@ -227,13 +232,27 @@ class Aijia:
 
     def resume(self, run_id: str, *, as_user: str) -> RunResult:
         """Commit an approved run once: prepare again, re-check the binds, commit. Drift
-        pauses it again at a new gate (state paused, pause_reason "drift").
+        pauses it again at a new gate (state paused, pause_reason "drift"). A site down
+        before anything was sent keeps it approved (pause_reason "retry", exit code 4).
+        GateError while another process holds its commit lease; EvidenceError (nothing
+        sent) when its evidence does not verify.
         """
         return self._run(self._impl.resume(run_id, as_user=as_user))
 
     def reconcile(self, run_id: str, *, as_user: str) -> Reconciled:
-        """Settle an in_doubt run by reading the back office; never retries the action."""
+        """Settle an in_doubt run by reading the back office for the agent's own action (its
+        reference); never retries the action. GateError when it cannot tell (the run stays
+        in_doubt) or while a live committer holds the run's lease.
+        """
         return self._run(self._impl.reconcile(run_id, as_user=as_user))
+
+    def close_run(self, run_id: str, *, as_user: str, reason: str) -> RunRecord:
+        """Close an approved or in_doubt run as failed (the back office refused it, or a
+        person settled it by hand): its gate expires, `run_closed` records who and why.
+        PolicyError unless `as_user` is a supervisor or may approve its gate (never the
+        initiator); GateError in another state or while its lease is held.
+        """
+        return self._run(self._impl.close_run(run_id, as_user=as_user, reason=reason))
 
     def verify(self, run_ids: Sequence[str] | None = None) -> VerifyReport:
         """Recompute chains, artifact hashes and manifests (all runs when None)."""

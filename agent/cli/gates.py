@@ -84,6 +84,9 @@ def gate_dict(view: GateView) -> dict[str, Any]:
         "approvers": view.approvers,
         "approved_by": view.approved_by,
         "drift": view.drift,
+        "verified": None if view.problems is None else not view.problems,
+        "problems": view.problems,
+        "retry": view.retry,
     }
 
 
@@ -113,12 +116,20 @@ def pending_table(views: list[GateView]) -> Any:
 
 
 def gate_table(view: GateView, shots: list[str]) -> Any:
-    """One gate, a row per fact: what, who, policy, each bound value, drift, screenshots."""
+    """One gate, a row per fact: what, who, policy, each bound value, drift, screenshots.
+    When the store's rows disagree with the run's evidence chain, the title says so, every
+    problem gets a row, and the rows read from the store are marked as not verified."""
     from rich.table import Table
 
     from agent.cli.present import shown
+    from agent.gates.recorder import retry_line
 
-    table = Table(show_header=False, title=f"gate {view.gate.gate_id}")
+    unverified = bool(view.problems)
+    mark = " [red](NOT VERIFIED)[/]" if unverified else ""
+    title = f"gate {view.gate.gate_id}" + (
+        " — [red]its evidence does not verify: do not act on it[/]" if unverified else ""
+    )
+    table = Table(show_header=False, title=title)
     table.add_column("what", no_wrap=True)
     table.add_column("value", overflow="fold")
     rows = [
@@ -141,8 +152,16 @@ def gate_table(view: GateView, shots: list[str]) -> Any:
         for k, d in view.drift.items()
     ]
     rows += [("screenshot", s) for s in shots]
+    if view.retry is not None:
+        rows.append(("retry", retry_line(view.retry)))
+    if view.problems is not None and not view.problems:
+        rows.append(("evidence", "verified against the run's chain"))
+    checked = {"summary", "action", "state", "approved by", "bind hash"}
     for key, value in rows:
-        table.add_row(shown(key), shown(value))
+        flagged = unverified and (key in checked or key.startswith("bind "))
+        table.add_row(shown(key), shown(value) + (mark if flagged else ""))
+    for problem in view.problems or []:
+        table.add_row("[red]not verified[/]", shown(problem))
     return table
 
 
@@ -177,7 +196,10 @@ def approve(
     """Approve the exact bound action of a gate; then resume the run and commit it once.
 
     Exit codes: 0 approved (and committed), 3 re-gated after drift, 5 gate refused (used,
-    expired, …), 6 policy refused (self-approval, role, unknown user).
+    expired, another process holds the run's commit lease …), 6 policy refused
+    (self-approval, role, unknown user), 7 the run's evidence does not verify (nothing
+    recorded or sent), 4 approved but the site was down before anything was sent (the
+    approval holds: `aijia resume RUN` later).
     """
     from agent.cli.present import resumed
 
@@ -253,7 +275,9 @@ def resume(
     """Commit an approved run once: prepare again, re-check the bound values, commit.
 
     Exit codes: 0 done, 1 failed, 3 re-gated after drift, 5 not resumable (not approved,
-    expired, in doubt).
+    expired, in doubt, another process holds its commit lease), 7 its evidence does not
+    verify (nothing sent), 4 the site was down or login failed before anything was sent:
+    the run stays approved with a retry time (`aijia runs show RUN`), resume again later.
     """
     from agent.cli.present import resumed
 

@@ -98,6 +98,8 @@ def resumed(result: RunResult) -> None:
     if result.gate is not None and state == "paused":
         why = shown(str(result.error), multiline=True)
         out.print(f"[yellow]{why}[/]; new gate {result.gate.gate_id}", soft_wrap=True)
+    elif result.pause_reason == "retry":  # nothing was sent; the approval holds
+        out.print(f"[yellow]{shown(str(result.error), multiline=True)}[/]", soft_wrap=True)
     elif result.error:
         out.print(f"[red]error:[/] {shown(result.error, multiline=True)}", soft_wrap=True)
 

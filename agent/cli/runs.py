@@ -1,4 +1,5 @@
-"""`aijia runs list/show` (read from the evidence store) and `aijia runs reconcile`."""
+"""`aijia runs list/show` (read from the evidence store), `aijia runs reconcile` and
+`aijia runs close`."""
 
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ def runs_show(
     from rich.table import Table
 
     from agent.cli.present import run_dict, shown
+    from agent.gates.recorder import retries_since_approval, retry_line
 
     with open_aijia(config) as aijia:
         store = aijia.store
@@ -66,10 +68,15 @@ def runs_show(
         gates = store.list_gates(run_id=run)
         approvals = {g.gate_id: store.approvals(g.gate_id) for g in gates}
         events = len(store.events(run))
+        lease = store.commit_lease(run)
+        retries = retries_since_approval(store, run) if record.state.value == "approved" else []
+    live = lease is not None and lease.live()
     if as_json:
         print_json(
             {
                 **run_dict(record),
+                "retry": retries[-1] if retries else None,
+                "lease": asdict(lease) if live and lease is not None else None,
                 "events": events,
                 "gates": [
                     {**asdict(g), "approvals": [asdict(a) for a in approvals[g.gate_id]]}
@@ -82,6 +89,10 @@ def runs_show(
     for key, value in run_dict(record).items():
         table.add_row(key, "" if value is None else shown(value, multiline=key == "error"))
     table.add_row("events", str(events))
+    if retries:
+        table.add_row("retry", shown(retry_line(retries[-1])))
+    if live and lease is not None:
+        table.add_row("lease", shown(f"held by {lease.holder} until {lease.expires_at}"))
     for g in gates:
         decided = ", ".join(f"{a.decision} by {a.approver}" for a in approvals[g.gate_id])
         table.add_row(f"gate {g.gate_id}", shown(f"{g.action}: {g.summary} [{g.state}] {decided}"))
@@ -96,8 +107,10 @@ def runs_reconcile(
     config: Path | None = ConfigOption,
 ) -> None:
     """Settle a run whose commit may or may not have happened, by reading the back office
-    with the recipe's `reconcile` steps: done when it happened, else back to approved (then
-    `aijia resume RUN`). Never retries the action."""
+    with the recipe's `reconcile` steps for the agent's own action (its reference): done when
+    it is there, back to approved when it is positively not (then `aijia resume RUN`), else
+    it stays in_doubt for a person (exit 5). Never retries the action; refused (exit 5) while
+    a live committer holds the run's lease."""
     from agent.cli.present import shown
 
     with open_aijia(config) as aijia:
@@ -106,3 +119,27 @@ def runs_reconcile(
     out.print(f"run {run}: [bold]{outcome.state.value}[/] — {shown(outcome.reason)}")
     if outcome.state.value == "approved":
         out.print(f"  the approval still holds: `aijia resume {run}` commits it once")
+
+
+@app.command("close")
+@handles_errors
+def runs_close(
+    run: str = typer.Argument(..., help="Run id (approved or in_doubt)."),
+    reason: str = typer.Option(..., "--reason", help="Why; kept in the evidence."),
+    as_user: str | None = AsOption,
+    config: Path | None = ConfigOption,
+) -> None:
+    """Close an approved or in_doubt run as failed, e.g. when the back office refused the
+    approved refund, or a person settled an in_doubt run by hand. Its gate expires and the
+    evidence says who closed it and why; nothing is sent to the site.
+
+    Who: a supervisor, or a user who may approve the run's gate; never the user who started
+    the run. Exit codes: 0 closed, 5 not closable (state, or a live commit lease), 6 policy
+    refused.
+    """
+    from agent.cli.present import shown
+
+    user = acting_user(as_user)
+    with open_aijia(config) as aijia:
+        record = aijia.close_run(run, as_user=user, reason=reason)
+    console().print(f"run {run}: [bold]{record.state.value}[/] — {shown(record.error or '')}")

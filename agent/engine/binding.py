@@ -10,9 +10,12 @@ The gate approved values (its binds); the recipe declares which request carries 
 request of the run's browser context passes through `CommitBinding.handle`:
 
 * the declared request (method and URL pattern) is held; its body fields are compared with
-  the approved binds. On a match the run is claimed (`claim`: the compare-and-set
-  approved -> committing, so only one resumer ever sends it), `commit_request_sent` records
-  the fields as sent, and the request goes on. On a difference it is aborted, nothing reaches
+  the approved binds. On a match the run is claimed (`claim`: the committer's lease is
+  renewed and the compare-and-set approved -> committing made, so only one resumer ever
+  sends it); then, immediately before release, `confirm` renews the lease once more (a
+  committer paused past its lease, or taken over by reconcile or another resume, aborts the
+  request here and sends nothing); `commit_request_sent` records the fields as sent, and the
+  request goes on. On a difference it is aborted, nothing reaches
   the site, `commit_request_refused` records approved vs sent, `stopped` is set and the runner
   gates the run again;
 * once sent (or refused), a second declared request is aborted: the commit happens once;
@@ -45,6 +48,11 @@ if TYPE_CHECKING:
 
 Record = Callable[[str, dict[str, Any]], None]
 Claim = Callable[[], "str | None"]  # None: claimed; else why the run cannot be committed
+
+# Called (synchronously) between the claim and the final lease check, with the binding.
+# Empty in use; a test appends one that blocks to freeze a committer there the way a stopped
+# process is frozen (nothing else of its event loop runs, its lease is not renewed).
+BEFORE_RELEASE: list[Callable[[CommitBinding], None]] = []
 
 PASSING_METHODS = frozenset({"GET", "HEAD"})
 MAX_RECORDED = 50  # a hostile page can send thousands of requests; the rest are counted
@@ -296,12 +304,16 @@ class CommitBinding:
         *,
         record: Record,
         claim: Claim,
+        confirm: Claim | None = None,
+        run_id: str = "",
     ) -> None:
         self.context = context
+        self.run_id = run_id
         self.declared = declared
         self.approved = dict(approved)
         self.record = record
         self.claim = claim
+        self.confirm = confirm
         self.sent: dict[str, Any] | None = None  # the released request, as recorded
         self.refusal: dict[str, dict[str, Any]] | None = None  # differences of a refused one
         self.lost: str | None = None  # the claim failed: someone else moved the run
@@ -318,6 +330,7 @@ class CommitBinding:
         approved: Mapping[str, Any],
         *,
         claim: Claim,
+        confirm: Claim | None = None,
     ) -> CommitBinding:
         """The binding of `ctx`'s run: URL and field names rendered in the run's scope."""
         declared = Declared(
@@ -328,7 +341,15 @@ class CommitBinding:
             other_fields=commits.other_fields,
             ignore=frozenset(commits.ignore),
         )
-        return cls(ctx.browser_context, declared, approved, record=ctx.event, claim=claim)
+        return cls(
+            ctx.browser_context,
+            declared,
+            approved,
+            record=ctx.event,
+            claim=claim,
+            confirm=confirm,
+            run_id=ctx.run_id,
+        )
 
     @property
     def describe(self) -> str:
@@ -409,6 +430,10 @@ class CommitBinding:
             )
             return
         lost = self.claim()
+        if lost is None:
+            for hook in BEFORE_RELEASE:
+                hook(self)
+            lost = self.confirm() if self.confirm is not None else None
         if lost is not None:
             self.lost = lost
             self.stopped.set()

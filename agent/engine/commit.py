@@ -15,6 +15,14 @@ one resumer wins) releases it, and a failure after that leaves the run `in_doubt
 reconcile must look before anyone retries). On a difference nothing is sent: the run pauses
 again at a new gate showing approved vs sent, like drift. A commit phase that ends without
 the declared request sent fails the run, which then has changed nothing.
+
+The caller (agent/engine/lifecycle.py) holds the run's commit lease: `_claim` renews it
+before the compare-and-set, and the binding renews it once more immediately before release
+(`lease.confirm`); a lost lease aborts the request. An approval stays valid until its
+request was actually released: a site that is down, answers 5xx, or a login that fails
+before then leaves the run `approved` with a `commit_retry` event (attempt n, next attempt
+at T, from `policy.commit_retry_s`), and a later resume commits it once without a new
+approval. `finish` records `done` (with the gate `used`, in one transaction).
 """
 
 from __future__ import annotations
@@ -23,11 +31,12 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from agent.browser.login import SessionManager
-from agent.core.errors import GateError, StepError
+from agent.core.errors import GateError, StepError, TransientSiteError
 from agent.core.states import RunState
 from agent.engine.binding import CommitBinding
 from agent.engine.execute import execute_steps
@@ -39,6 +48,7 @@ from agent.engine.setup import (
     render_outputs,
     run_prepare_phase,
 )
+from agent.gates.recorder import RETRY
 from agent.recipes.model import Recipe
 from agent.steps.base import PauseRun
 
@@ -47,10 +57,14 @@ if TYPE_CHECKING:
 
     from agent.core.settings import Settings
     from agent.engine.context import RunContext
+    from agent.engine.lease import HeldLease
     from agent.steps.base import Step
     from evidence.api import EvidenceSink
 
 STOP_GRACE_S = 5.0  # how long a step may take to notice its page was closed
+RETRY_EXIT = 4  # the site was unavailable: approved, not committed yet, try again later
+
+Finish = Callable[[dict[str, Any]], None]  # record outputs and `committing -> done`
 
 
 def _normal(value: Any) -> Any:
@@ -68,8 +82,14 @@ async def resume_run(
     browser: Browser | None = None,
     headed: bool = False,
     sessions: SessionManager | None = None,
+    lease: HeldLease | None = None,
+    finish: Finish | None = None,
+    attempt: int = 1,
 ) -> RunResult:
-    """Commit an approved run once; GateError when it is not `approved` (or not this recipe)."""
+    """Commit an approved run once; GateError when it is not `approved` (or not this recipe).
+    `lease`: the commit lease the caller holds (checked before release); `finish(outputs)`
+    records the run done (default: outputs, then `committing -> done`); `attempt`: which
+    attempt since the approval this is (for the retry schedule)."""
     record = store.get_run(run_id)
     if record.state is not RunState.APPROVED:
         raise GateError(
@@ -109,7 +129,9 @@ async def resume_run(
         sessions=sessions,
         headed=headed,
     ) as ctx:
-        result = await _resume(ctx, plan.login, sessions, gate_at, approved_binds, base)
+        result = await _resume(
+            ctx, plan.login, sessions, gate_at, approved_binds, base, lease, finish, attempt
+        )
     return with_duration(result, started)
 
 
@@ -120,11 +142,18 @@ async def _resume(
     gate_at: int,
     approved: Mapping[str, Any],
     base: dict[str, Any],
+    lease: HeldLease | None,
+    finish: Finish | None,
+    attempt: int,
 ) -> RunResult:
     store, run_id, recipe = ctx.sink, ctx.run_id, ctx.recipe
     ctx.event("resume_started", {"approved_binds": dict(approved)})
     binding: CommitBinding | None = None
+    logging_in = True  # a failure while logging in leaves the approval for a retry
     try:
+        if login is not None:
+            await sessions.ensure_logged_in(ctx, login)
+        logging_in = False
         await run_prepare_phase(ctx, login, sessions)
         gate = recipe.steps[gate_at].params
         binds = ctx.masker.data({k: ctx.render(v) for k, v in gate.binds.items()})
@@ -141,7 +170,11 @@ async def _resume(
             return _regate(ctx, gate_at, gate.action, summary, binds, diff, base, why=why)
         assert recipe.commits is not None  # resume_run refuses a recipe without one
         binding = CommitBinding.for_run(
-            ctx, recipe.commits, approved, claim=lambda: _claim(store, run_id)
+            ctx,
+            recipe.commits,
+            approved,
+            claim=lambda: _claim(store, run_id, lease),
+            confirm=lease.confirm if lease is not None else None,
         )
         ctx.phase = "commit"
         await binding.install()
@@ -158,8 +191,11 @@ async def _resume(
         outputs = render_outputs(ctx)
         ctx.event("action_done", {"action": gate.action, "summary": summary, "result": outputs})
         await ctx.save_trace()
-        store.finish_run(run_id, outputs=outputs)
-        store.transition(run_id, RunState.COMMITTING, RunState.DONE)
+        if finish is not None:
+            finish(outputs)
+        else:
+            store.finish_run(run_id, outputs=outputs)
+            store.transition(run_id, RunState.COMMITTING, RunState.DONE)
         return RunResult(**base, state=RunState.DONE, outputs=outputs)
     except (StepError, PauseRun) as exc:
         if binding is not None and binding.refusal is not None:
@@ -176,6 +212,9 @@ async def _resume(
         # Only a released commit request can have changed the back office: before it, every
         # request that is not GET or HEAD was aborted, so the run failed having done nothing.
         sent = binding is not None and binding.sent is not None
+        if not sent and (logging_in or isinstance(exc, TransientSiteError | PauseRun)):
+            await ctx.save_trace()
+            return _retry_later(ctx, base, message, exc, attempt)
         state = RunState.COMMITTING if sent else RunState.APPROVED
         final = RunState.IN_DOUBT if sent else RunState.FAILED
         await ctx.save_trace()
@@ -190,15 +229,46 @@ async def _resume(
         )
 
 
-def _claim(store: EvidenceSink, run_id: str) -> str | None:
+def _claim(store: EvidenceSink, run_id: str, lease: HeldLease | None) -> str | None:
     """approved -> committing, as the commit request is released: None when this resumer
-    won; else why not (another resumer did, or the run was closed meanwhile)."""
+    won; else why not (its lease lapsed, another resumer committed, or the run was closed)."""
+    if lease is not None:
+        lost = lease.confirm()
+        if lost is not None:
+            return lost
     if store.transition(
         run_id, RunState.APPROVED, RunState.COMMITTING, reason="the approved request is sent"
     ):
         return None
     now = store.get_run(run_id).state.value
     return f"the run is {now} now (another resumer committed it, or it was closed)"
+
+
+def _retry_later(
+    ctx: RunContext, base: dict[str, Any], message: str, exc: Exception, attempt: int
+) -> RunResult:
+    """Nothing left the browser: the run stays approved, the approval holds, and the next
+    attempt is scheduled by `policy.commit_retry_s` (the worker, or a person, resumes it)."""
+    delays = ctx.settings.policy.commit_retry_s or [60.0]
+    delay = delays[min(attempt, len(delays)) - 1]
+    next_at = (datetime.now(UTC) + timedelta(seconds=delay)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    reason = message.splitlines()[0]
+    ctx.event(
+        RETRY,
+        {"attempt": attempt, "next_at": next_at, "delay_s": delay, "reason": reason},
+    )
+    ctx.flush_events()
+    text = (
+        f"nothing was sent; the approval holds: retry at {next_at} (attempt {attempt}): {message}"
+    )
+    return RunResult(
+        **base,
+        state=RunState.APPROVED,
+        error=text,
+        exit_code=RETRY_EXIT,
+        pause_reason="retry",
+        error_step=getattr(exc, "step_number", None),
+    )
 
 
 async def _commit_steps(ctx: RunContext, steps: list[Step], binding: CommitBinding) -> None:

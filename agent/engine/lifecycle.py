@@ -5,8 +5,16 @@
     result = await commit_approved(gate, recipe, recorder, browser=b)
 
 Internal: the facade (`agent.Aijia`) calls these after it has checked who is asking. The
-gate's fate follows the run's: `used` when the commit is done, `expired` when drift opened a
-newer gate or the run failed.
+gate's fate follows the run's: `used` when the commit is done (in the same transaction as the
+run's `done`: a process killed between the two cannot leave the gate approved), `expired` when
+drift opened a newer gate or the run failed. While the site is down nothing changes: the run
+and its gate stay approved with a retry time (agent/engine/commit.py).
+
+Before any commit step: the run's commit lease is taken (agent/engine/lease.py; refused while
+another process holds it), then the run's evidence is verified (agent/gates/trust.py; refused
+with EvidenceError when the store's rows disagree with the chain). `repair_done_gates` moves
+a gate left `approved` on a `done` run (a store written before the two were one transaction)
+to `used`.
 """
 
 from __future__ import annotations
@@ -15,20 +23,31 @@ import os
 import socket
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from agent.core.errors import GateError
+from agent.core.errors import GateError, PolicyError
 from agent.core.states import RunState
 from agent.engine.commit import resume_run
-from agent.gates.decide import approval_expiry, expire_gate, iso, record_auto_approval
-from agent.gates.recorder import OWNER, GateRecorder, latest_gate
+from agent.engine.lease import hold_commit_lease, refuse_held, this_process
+from agent.gates.decide import (
+    approval_expiry,
+    expire_gate,
+    initiator_of,
+    iso,
+    record_auto_approval,
+)
+from agent.gates.recorder import OWNER, GateRecorder, latest_gate, retries_since_approval
+from agent.gates.trust import require_verified
+from evidence.leases import LeaseHeld
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser
 
     from agent.core.settings import Settings
     from agent.engine.result import RunResult
+    from agent.gates.policy import Policy
     from agent.recipes.model import Recipe
+    from evidence.api import RunRecord
     from evidence.gates import GateRecord
     from evidence.store import EvidenceStore
 
@@ -82,21 +101,38 @@ def approved_gate(
 async def commit_approved(
     gate: GateRecord, recipe: Recipe, recorder: GateRecorder, *, browser: Browser | None
 ) -> RunResult:
-    """Commit the approved run of `gate` once (see agent/engine/commit.py)."""
-    store = recorder.store
-    owner = {"pid": os.getpid(), "host": socket.gethostname(), "user": recorder.user}
-    store.append_event(gate.run_id, OWNER, owner)
-    result = await resume_run(
-        recipe,
-        gate.run_id,
-        approved_binds=gate.binds,
-        settings=recorder.settings,
-        store=recorder,
-        browser=browser,
-    )
-    if result.state is RunState.DONE:
-        store.gate_transition(gate.gate_id, "approved", "used", reason="committed once")
-    elif result.state is RunState.PAUSED:  # drift, or the page sent something else than
+    """Commit the approved run of `gate` once (see agent/engine/commit.py), holding its
+    commit lease, after verifying its evidence (EvidenceError: nothing is sent)."""
+    store, settings, run_id = recorder.store, recorder.settings, gate.run_id
+    lease_s = settings.policy.commit_lease_s
+    purpose = f"resume by {recorder.user}"
+    async with hold_commit_lease(store, run_id, lease_s=lease_s, purpose=purpose) as lease:
+        gate = approved_gate(store, run_id, settings)  # again, now that nobody else acts
+        require_verified(store, run_id)
+        owner = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "user": recorder.user,
+            "lease_until": lease.lease.expires_at,
+        }
+        store.append_event(run_id, OWNER, owner)
+        gate_id = gate.gate_id
+
+        def finish(outputs: dict[str, Any]) -> None:
+            finish_done(store, run_id, gate_id, outputs, reason="committed once")
+
+        result = await resume_run(
+            recipe,
+            run_id,
+            approved_binds=gate.binds,
+            settings=settings,
+            store=recorder,
+            browser=browser,
+            lease=lease,
+            finish=finish,
+            attempt=len(retries_since_approval(store, run_id)) + 1,
+        )
+    if result.state is RunState.PAUSED:  # drift, or the page sent something else than
         # approved (agent/engine/binding.py): a new gate waits; this approval is spent
         newer = result.gate.gate_id if result.gate else "?"
         store.gate_transition(
@@ -105,3 +141,107 @@ async def commit_approved(
     elif result.state is RunState.FAILED:
         store.gate_transition(gate.gate_id, "approved", "expired", reason="the run failed")
     return result
+
+
+def finish_done(
+    store: EvidenceStore, run_id: str, gate_id: str, outputs: dict[str, Any], *, reason: str
+) -> None:
+    """Outputs, `committing|in_doubt -> done` and the gate `approved -> used`, in one
+    transaction: nothing can leave a done run's gate approved."""
+    with store.transaction() as tx:
+        run = tx.run(run_id)
+        if run.state not in (RunState.COMMITTING, RunState.IN_DOUBT):
+            raise GateError(
+                f"run {run_id} is {run.state.value}: it moved while being committed",
+                hint=f"`aijia runs show {run_id}`; `aijia runs reconcile {run_id}` settles it",
+            )
+        tx.finish_run(run_id, outputs=outputs)
+        tx.transition(run_id, run.state, RunState.DONE, reason=reason)
+        tx.gate_transition(gate_id, "approved", "used", reason=reason)
+
+
+def repair_done_gates(store: EvidenceStore, run_id: str | None = None) -> list[str]:
+    """Gates still `approved` on a `done` run (a process killed between the two writes, in
+    a store from before they were one transaction) -> `used`, with a `gate_state_changed`
+    event that says so. Returns the gate ids repaired."""
+    repaired = []
+    for gate in store.list_gates(run_id=run_id, state="approved"):
+        if store.get_run(gate.run_id).state is not RunState.DONE:
+            continue
+        with store.transaction() as tx:
+            why = "repair: the run is done; its gate had been left approved"
+            if tx.gate_transition(gate.gate_id, "approved", "used", reason=why):
+                repaired.append(gate.gate_id)  # the transaction seals the run again
+    return repaired
+
+
+def close_run(
+    store: EvidenceStore,
+    settings: Settings,
+    policy: Policy,
+    run_id: str,
+    *,
+    user: str,
+    reason: str,
+) -> RunRecord:
+    """A person closes an approved or in_doubt run as `failed` (e.g. the back office refused
+    the refund after approval, or a reconcile could not tell and they checked by hand): its
+    gate expires, a `run_closed` event says who and why, the run is sealed. Nothing is sent.
+
+    Policy: the user must be listed and may not have started the run (separation of duties,
+    as for approvals); they need the supervisor role, or a role that may approve the gate's
+    action at its amount. Refused (GateError) while a live committer or reconciler holds the
+    run's lease."""
+    if not reason.strip():
+        raise GateError("closing a run needs a reason", hint="aijia runs close RUN --reason '…'")
+    run = _closable(store, run_id)
+    gate = latest_gate(store, run_id, "approved")
+    initiator = initiator_of(store, run_id)
+    try:
+        policy.check_may_close(user, action=gate.action, binds=gate.binds, initiator=initiator)
+    except PolicyError as exc:
+        store.append_event(run_id, "close_refused", {"user": user, "reason": exc.message})
+        raise
+    why = f"closed by {user}: {reason.strip()}"
+    lease_s = settings.policy.commit_lease_s
+    lease = store.acquire_commit_lease(
+        run_id, holder=f"{this_process()} (close by {user})", lease_s=lease_s
+    )
+    if isinstance(lease, LeaseHeld):
+        raise refuse_held(run_id, lease, lease_s)
+    try:
+        with store.transaction() as tx:
+            run = tx.run(run_id)
+            if run.state not in CLOSABLE:
+                raise GateError(f"run {run_id} became {run.state.value} meanwhile; not closed")
+            data = {
+                "user": user,
+                "roles": policy.roles_of(user),
+                "reason": reason.strip(),
+                "from_state": run.state.value,
+                "gate_id": gate.gate_id,
+            }
+            tx.append_event(run_id, "run_closed", data)
+            tx.gate_transition(gate.gate_id, "approved", "expired", reason=why)
+            tx.finish_run(run_id, outputs=dict(run.outputs), error=why)
+            tx.transition(run_id, run.state, RunState.FAILED, reason=why)
+    finally:
+        store.release_commit_lease(run_id, lease.token)
+    return store.get_run(run_id)
+
+
+CLOSABLE = (RunState.APPROVED, RunState.IN_DOUBT)
+
+
+def _closable(store: EvidenceStore, run_id: str) -> RunRecord:
+    run = store.get_run(run_id)
+    if run.state in CLOSABLE:
+        return run
+    hints = {
+        RunState.PAUSED: "a paused run waits at its gate: `aijia reject GATE --reason …`",
+        RunState.COMMITTING: f"it may be committing now: `aijia runs reconcile {run_id}` first",
+    }
+    raise GateError(
+        f"run {run_id} is {run.state.value}; only an approved or in_doubt run is closed",
+        hint=hints.get(run.state, f"`aijia runs show {run_id}`"),
+    )

@@ -2,19 +2,26 @@
 
     outcome = await settle_in_doubt(run_id, user="supervisor", settings=s, store=store)
 
-A run is `in_doubt` when its process died (or a step failed) after a commit step started:
-the refund may have been issued. It is never retried blindly. Reconcile runs the recipe's
-read-only `reconcile` steps (a fresh context, the same login) with the approved binds in
-scope as `approved`; the recipe decides, in its own terms, whether its action happened and
-sets `committed: true/false`. Then the run is `done` (it happened) or back to `approved`
-(it did not: the approval still holds and a resume commits it once). A recipe that cannot
-tell leaves the run in doubt for a person to check.
+A run is `in_doubt` when its commit request left the browser and then something failed (or
+its committer stopped: a `committing` run whose commit lease expired): the refund may have
+been issued. It is never retried blindly. Reconcile holds the run's commit lease while it
+works (agent/engine/lease.py: it refuses while a live committer holds it, and taking it over
+makes a paused committer's request fail its last check), then runs the recipe's read-only
+`reconcile` steps (a fresh context, the same login) with the approved binds in scope as
+`approved`.
+
+By identity, never by arithmetic: the commit request carries a reference the agent wrote
+(bound by the gate, e.g. `aijia <run id>` in the refund's reference field), and the recipe
+looks for its own action by it. `committed: true` only when a refund with that reference is
+in the back office; `false` only when the recipe can positively show there is none; anything
+else (left unset or null: e.g. an unreferenced refund of the same amount it cannot rule out)
+leaves the run `in_doubt` for a person, with what was read in the evidence. Then the run is
+`done` (with its gate `used`, one transaction) or back to `approved` (the approval still holds
+and a resume commits it once).
 """
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,8 +30,11 @@ from agent.browser.login import SessionManager
 from agent.core.errors import GateError, StepError
 from agent.core.states import RunState
 from agent.engine.execute import execute_steps
+from agent.engine.lease import hold_commit_lease
+from agent.engine.lifecycle import finish_done, repair_done_gates
 from agent.engine.setup import capture_failure, open_run, plan_run
-from agent.gates.recorder import OWNER, latest_gate, recipe_of
+from agent.gates.recorder import latest_gate, recipe_of
+from agent.gates.trust import require_verified
 from agent.recipes.model import Recipe
 
 if TYPE_CHECKING:
@@ -84,26 +94,6 @@ async def reconcile_run(
         return found
 
 
-def committer(store: EvidenceStore, run_id: str) -> str | None:
-    """Who may still be committing this run: 'process N' (alive here), 'a process on host H'
-    (cannot be checked from here), or None when that process is gone."""
-    owners = [e.data for e in store.events(run_id) if e.kind == OWNER]
-    if not owners:
-        return None
-    host, pid = owners[-1].get("host"), int(owners[-1].get("pid") or 0)
-    if host != socket.gethostname():
-        return f"a process on host {host}"
-    if pid <= 0 or pid == os.getpid():
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass
-    return f"process {pid}"
-
-
 async def settle_in_doubt(
     run_id: str,
     *,
@@ -113,52 +103,63 @@ async def settle_in_doubt(
     browser: Browser | None = None,
     sessions: SessionManager | None = None,
 ) -> Reconciled:
-    """Settle an `in_doubt` run (or one left `committing` by a dead process): `done` when the
-    recipe's reconcile steps say the action happened, else back to `approved`. Never retries.
-    Who may do this is the facade's check."""
-    run = store.get_run(run_id)
-    if run.state is RunState.COMMITTING:
-        holder = committer(store, run_id)
-        if holder is not None:
-            raise GateError(
-                f"run {run_id} may be being committed right now by {holder}",
-                hint="wait for it; reconcile only runs once that process is gone",
+    """Settle an `in_doubt` run (or a `committing` one whose committer's lease expired):
+    `done` when the recipe's reconcile steps find the agent's own action, back to `approved`
+    when they show it is not there, else GateError and the run stays in_doubt. Never
+    retries. Who may do this is the facade's check."""
+    repair_done_gates(store, run_id)
+    _check_state(store, run_id)
+    lease_s = settings.policy.commit_lease_s
+    purpose = f"reconcile by {user}"
+    async with hold_commit_lease(store, run_id, lease_s=lease_s, purpose=purpose):
+        run = store.get_run(run_id)  # again, under the lease
+        _check_state(store, run_id)
+        if run.state is RunState.COMMITTING:
+            store.transition(
+                run_id,
+                RunState.COMMITTING,
+                RunState.IN_DOUBT,
+                reason="the committer's lease expired; the action may or may not have happened",
             )
-        store.transition(
+        require_verified(store, run_id)
+        gate = latest_gate(store, run_id, "approved")
+        values = await reconcile_run(
+            recipe_of(run, settings),
             run_id,
-            RunState.COMMITTING,
-            RunState.IN_DOUBT,
-            reason="the committing process is gone; the action may or may not have happened",
+            approved_binds=gate.binds,
+            settings=settings,
+            store=store,
+            browser=browser,
+            sessions=sessions,
         )
-        run = store.get_run(run_id)
-    if run.state is not RunState.IN_DOUBT:
+        committed = values.get("committed")
+        if not isinstance(committed, bool):
+            why = f"the reconcile steps could not tell whether {gate.action} happened"
+            store.append_event(run_id, "reconcile_undecided", {"reason": why, "user": user})
+            raise GateError(
+                f"run {run_id}: {why} (read: {_shown(values)}); it stays in_doubt",
+                hint="check the back office by hand, then `aijia runs close "
+                f"{run_id} --reason …` (or reconcile again once it shows)",
+            )
+        if committed:
+            reason = f"reconcile by {user}: {gate.action} found in the back office"
+            finish_done(store, run_id, gate.gate_id, {"reconciled": values}, reason=reason)
+            return Reconciled(run_id, RunState.DONE, True, values, reason)
+        reason = f"reconcile by {user}: {gate.action} not found; the approval still holds"
+        store.transition(run_id, RunState.IN_DOUBT, RunState.APPROVED, reason=reason)
+        return Reconciled(run_id, RunState.APPROVED, False, values, reason)
+
+
+def _check_state(store: EvidenceStore, run_id: str) -> None:
+    state = store.get_run(run_id).state
+    if state not in (RunState.COMMITTING, RunState.IN_DOUBT):
         raise GateError(
-            f"run {run_id} is {run.state.value}; only an in_doubt run is reconciled",
+            f"run {run_id} is {state.value}; only an in_doubt run (or a committing one whose "
+            "committer stopped) is reconciled",
             hint=f"`aijia runs show {run_id}`",
         )
-    gate = latest_gate(store, run_id, "approved")
-    values = await reconcile_run(
-        recipe_of(run, settings),
-        run_id,
-        approved_binds=gate.binds,
-        settings=settings,
-        store=store,
-        browser=browser,
-        sessions=sessions,
-    )
-    committed = values.get("committed")
-    if not isinstance(committed, bool):
-        raise GateError(
-            f"run {run_id}: the reconcile steps did not show whether {gate.action} happened "
-            f"(read: {sorted(values)}); it stays in_doubt",
-            hint="check the back office by hand; reconcile steps should set `committed`",
-        )
-    if committed:
-        reason = f"reconcile by {user}: {gate.action} found in the back office"
-        store.finish_run(run_id, outputs={"reconciled": values})
-        store.transition(run_id, RunState.IN_DOUBT, RunState.DONE, reason=reason)
-        store.gate_transition(gate.gate_id, "approved", "used", reason=reason)
-        return Reconciled(run_id, RunState.DONE, True, values, reason)
-    reason = f"reconcile by {user}: {gate.action} not found; the approval still holds"
-    store.transition(run_id, RunState.IN_DOUBT, RunState.APPROVED, reason=reason)
-    return Reconciled(run_id, RunState.APPROVED, False, values, reason)
+
+
+def _shown(values: Mapping[str, Any], limit: int = 300) -> str:
+    text = ", ".join(f"{k}={v!r}" for k, v in values.items())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -59,6 +59,10 @@ class GateView:
     approvers: list[str]  # users who may approve (the initiator excluded)
     approvals: list[ApprovalRecord]
     drift: dict[str, Any] = field(default_factory=dict)  # when re-gated: what changed
+    # what in the gate, its approvals or its run the evidence chain does not back (checked
+    # only when asked: `gate_view(…, verify=True)`; None: not checked)
+    problems: list[str] | None = None
+    retry: dict[str, Any] | None = None  # approved, not sent yet: the last `commit_retry`
 
     @property
     def approved_by(self) -> list[str]:
@@ -83,7 +87,14 @@ class GateView:
         return "gate_id", self.gate.gate_id
 
 
-def gate_view(store: EvidenceStore, policy: Policy, gate_id: str) -> GateView:
+def gate_view(
+    store: EvidenceStore, policy: Policy, gate_id: str, *, verify: bool = False
+) -> GateView:
+    """The gate as a reviewer sees it; `verify` also checks it (and its run) against the
+    run's evidence chain (agent/gates/trust.py) and lists what does not hold in `problems`."""
+    from agent.gates.recorder import retries_since_approval
+    from agent.gates.trust import evidence_problems
+
     run = store.get_run(store.get_gate(gate_id).run_id)
     approvals = store.approvals(gate_id)
     # Separate reads, while a decision writes its approval, the gate and the run in one
@@ -96,6 +107,7 @@ def gate_view(store: EvidenceStore, policy: Policy, gate_id: str) -> GateView:
     for event in store.events(gate.run_id):
         if event.kind == "gate_drift":
             drift = dict(event.data.get("changed") or {})
+    retries = retries_since_approval(store, gate.run_id) if gate.state == "approved" else []
     return GateView(
         gate=gate,
         run=run,
@@ -104,6 +116,8 @@ def gate_view(store: EvidenceStore, policy: Policy, gate_id: str) -> GateView:
         approvers=policy.approvers(gate.action, needs, initiator=initiator),
         approvals=approvals,
         drift=drift,
+        problems=evidence_problems(store, gate.run_id) if verify else None,
+        retry=retries[-1] if retries else None,
     )
 
 

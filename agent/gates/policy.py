@@ -182,3 +182,32 @@ class Policy:
                 f"{needs.approvals} distinct approvers",
                 hint="a second, different approver must approve it",
             )
+
+    # ------------------------------------------------------------------ closing runs
+
+    def check_may_close(
+        self,
+        user: str,
+        *,
+        action: str,
+        binds: Mapping[str, Any],
+        initiator: str | None,
+    ) -> None:
+        """PolicyError naming the rule when `user` may not close an approved or in_doubt run
+        of `action` (`aijia runs close`): they must be listed, must not have started it, and
+        need the supervisor role or a role that may approve this gate (its thresholds too)."""
+        roles = self._known(user, f"close a {action} run")
+        if initiator is not None and user == initiator:
+            raise PolicyError(
+                f"user {user!r} started this run and may not close it (separation of duties)",
+                hint="ask a supervisor or a reviewer who may approve it",
+            )
+        if self.settings.supervisor_role in roles:
+            return
+        needs = self.requirements(action, binds)
+        if not self.may_approve(user, action, needs):
+            raise PolicyError(
+                f"user {user!r} (roles: {', '.join(roles)}) may not close this {action} run: "
+                f"it takes role {self.settings.supervisor_role} or {needs.describe()}",
+                hint="ask a supervisor",
+            )

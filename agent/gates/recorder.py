@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from evidence.gates import GateRecord
     from evidence.store import EvidenceStore
 
-OWNER = "commit_owner"  # event kind: the process that may be committing (pid, host)
+OWNER = "commit_owner"  # event kind: the process that took the commit lease (evidence only)
+RETRY = "commit_retry"  # event kind: nothing was sent; the approval holds; retry at `next_at`
 
 OnCreated = Callable[["RunRecord"], None]
 
@@ -144,6 +145,24 @@ def recipe_of(run: RunRecord, settings: Settings) -> Recipe:
     site = settings.sites.get(run.site)
     flavor = (site.flavor if site else "") or run.site
     return load_recipe(find_recipe(run.recipe, flavor))
+
+
+def retries_since_approval(store: EvidenceStore, run_id: str) -> list[dict[str, Any]]:
+    """The run's `commit_retry` events since its latest approval, oldest first: the last
+    one says when the next attempt is due and why the previous one did not send anything."""
+    found: list[dict[str, Any]] = []
+    for event in store.events(run_id):
+        if event.kind in ("approved", "gate_opened"):
+            found = []
+        elif event.kind == RETRY:
+            found.append(dict(event.data))
+    return found
+
+
+def retry_line(retry: Mapping[str, Any]) -> str:
+    """'retry at T (attempt n): reason', for `runs show` and `gates show`."""
+    attempt, reason = retry.get("attempt"), retry.get("reason")
+    return f"retry at {retry.get('next_at')} (attempt {attempt}): {reason}"
 
 
 def latest_gate(store: EvidenceStore, run_id: str, state: str | None = None) -> GateRecord:

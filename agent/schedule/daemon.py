@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.core.errors import AgentError, ScheduleError
 from agent.core.states import RunState
+from agent.gates.recorder import retries_since_approval
 from agent.schedule.fire import Log, execute_fire
 from agent.schedule.times import Due, due_slot, next_slot, parse_slot, slot_key
 from evidence.ids import new_id
@@ -285,13 +286,20 @@ class Scheduler:
         self._last_resume_check = now
         wait = timedelta(seconds=self.settings.scheduler.resume_after_s)
         cutoff = (now - wait).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        due = now.strftime("%Y-%m-%dT%H:%M:%SZ")
         waiting = [
             r.run_id
             for r in self.store.list_runs(state=RunState.APPROVED.value)
-            if r.updated_at <= cutoff
+            if r.updated_at <= cutoff and self._retry_due(r.run_id, due)
         ]
         if waiting:
             self._resuming = asyncio.create_task(self._resume(waiting))
+
+    def _retry_due(self, run_id: str, now: str) -> bool:
+        """False while the run's last attempt found the site down and its next attempt
+        (`policy.commit_retry_s`, recorded as `commit_retry`) is still to come."""
+        retries = retries_since_approval(self.store, run_id)
+        return not retries or str(retries[-1].get("next_at") or "") <= now
 
     async def _resume(self, run_ids: list[str]) -> None:
         for run_id in run_ids:

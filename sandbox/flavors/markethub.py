@@ -187,8 +187,10 @@ def _refund_form(
     lines: list[dict[str, Any]] | None,
     errors: dict[str, str],
     status: int = 200,
+    reference: str = "",
 ) -> Response:
-    values = {f"amount_{ln['line']}": ln["text"] for ln in lines or []}
+    values = {"reference": reference}
+    values |= {f"amount_{ln['line']}": ln["text"] for ln in lines or []}
     values |= {f"reason_{ln['line']}": ln["reason"] for ln in lines or []}
     return site_of(request).render(
         request,
@@ -206,17 +208,20 @@ def _refund_form(
 
 async def _validated(
     request: Request,
-) -> tuple[order_service.Order, list[dict[str, Any]], int, str, dict[str, str]]:
+) -> tuple[order_service.Order, list[dict[str, Any]], int, str, str, dict[str, str]]:
+    """(order, lines, total, main reason, reference, errors by field) of a refund form."""
     site = site_of(request)
     form = await site.form(request)
     order = order_or_404(site, request.path_params["order_id"])
     lines, total, reason, errors = _read_lines(order, form)
+    reference, reference_errors = order_service.read_reference(form.get("reference"))
+    errors |= reference_errors
     if not errors:
         _, order_errors = order_service.check_refund(
             order, plain_amount(total), reason, status_label=STATUS_LABELS[order.status]
         )
         errors |= order_errors
-    return order, lines, total, reason, errors
+    return order, lines, total, reason, reference, errors
 
 
 @auth.login_required
@@ -227,9 +232,9 @@ async def refund_page(request: Request) -> Response:
 
 @auth.login_required
 async def refund_review(request: Request) -> Response:
-    order, lines, total, reason, errors = await _validated(request)
+    order, lines, total, reason, reference, errors = await _validated(request)
     if errors:
-        return _refund_form(request, order, lines, errors, 422)
+        return _refund_form(request, order, lines, errors, 422, reference)
     return site_of(request).render(
         request,
         "refund_review.html",
@@ -238,6 +243,7 @@ async def refund_review(request: Request) -> Response:
             "lines": lines,
             "total": total,
             "reason": reason,
+            "reference": reference,
             "reasons": order_service.REASONS,
         },
     )
@@ -246,7 +252,7 @@ async def refund_review(request: Request) -> Response:
 @auth.login_required
 async def refund_confirm(request: Request) -> Response:
     site = site_of(request)
-    order, lines, total, reason, errors = await _validated(request)
+    order, lines, total, reason, reference, errors = await _validated(request)
     if not errors:
         detail = {
             "items": [
@@ -264,13 +270,15 @@ async def refund_confirm(request: Request) -> Response:
                 actor=auth.actor(request),
                 detail=detail,
                 status_label=STATUS_LABELS[order.status],
+                reference=reference,
+                declined=site.faults.refund_declined,
             )
         except order_service.RefundRejected as exc:
             errors = exc.errors
         else:
             site.state.dirty = True
             return RedirectResponse(f"{SPEC.home_path}/refund/{refund_id}", 303)
-    return _refund_form(request, order, lines, errors, 422)
+    return _refund_form(request, order, lines, errors, 422, reference)
 
 
 @auth.login_required

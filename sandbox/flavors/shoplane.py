@@ -155,7 +155,7 @@ def _refund_form(
 @auth.login_required
 async def refund_page(request: Request) -> Response:
     order = order_or_404(site_of(request), request.path_params["sn"])
-    return _refund_form(request, order, {}, {"amount": "", "reason": ""})
+    return _refund_form(request, order, {}, {"amount": "", "reason": "", "reference": ""})
 
 
 @auth.login_required
@@ -164,10 +164,13 @@ async def refund_submit(request: Request) -> Response:
     form = await site.form(request)
     order = order_or_404(site, request.path_params["sn"])
     values = {"amount": str(form.get("amount") or ""), "reason": str(form.get("reason") or "")}
+    reference, reference_errors = order_service.read_reference(form.get("reference"))
+    values["reference"] = reference
     label = STATUS_LABELS[order.status]
     amount, errors = order_service.check_refund(
         order, values["amount"], values["reason"], status_label=label
     )
+    errors |= reference_errors
     if not errors:
         try:
             refund_id = order_service.create_refund(
@@ -177,6 +180,8 @@ async def refund_submit(request: Request) -> Response:
                 values["reason"],
                 actor=auth.actor(request),
                 status_label=label,
+                reference=reference,
+                declined=site.faults.refund_declined,
             )
         except order_service.RefundRejected as exc:
             errors = exc.errors

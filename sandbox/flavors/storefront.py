@@ -202,6 +202,8 @@ async def create_refund(request: Request) -> Response:
     order = order_or_404(site, request.path_params["ref"])
     amount, detail, errors = _read_refund(order, form)
     reason = str(form.get("reason") or "")
+    reference, reference_errors = order_service.read_reference(form.get("note"))
+    errors |= reference_errors
     label = FULFILLMENT[order.status] if order.status != "unpaid" else "unpaid"
     if order.status == "cancelled":
         label = "canceled"
@@ -220,6 +222,8 @@ async def create_refund(request: Request) -> Response:
                 actor=auth.actor(request),
                 detail=detail,
                 status_label=label,
+                reference=reference,
+                declined=site.faults.refund_declined,
             )
         except order_service.RefundRejected as exc:
             errors = exc.errors

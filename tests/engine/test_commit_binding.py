@@ -70,7 +70,8 @@ def test_a_field_swapped_on_submit_never_reaches_the_site_and_is_gated_again(
     [refused] = events(gates, prepared.run_id, "commit_request_refused")
     assert refused["method"] == "POST"
     assert refused["url"].endswith(f"/portal/sale/order/{prepared.order_id}/refund")
-    assert refused["fields"] == {"amount": "999.00", "reason": "damaged"}
+    reference = f"aijia {prepared.run_id}"  # written by the recipe; reconcile finds it
+    assert refused["fields"] == {"amount": "999.00", "reason": "damaged", "reference": reference}
     assert refused["differences"]["amount"]["approved"] == AMOUNT
     assert refused["differences"]["amount"]["now"] == "999.00"
     assert events(gates, prepared.run_id, "commit_request_sent") == []
@@ -106,7 +107,8 @@ def test_a_matching_submit_commits_once_and_records_what_was_sent(
     [sent] = events(gates, prepared.run_id, "commit_request_sent")
     assert sent["method"] == "POST"
     assert sent["url"].endswith(f"/portal/sale/order/{prepared.order_id}/refund")
-    assert sent["fields"] == {"amount": AMOUNT, "reason": "damaged"}
+    reference = f"aijia {prepared.run_id}"
+    assert sent["fields"] == {"amount": AMOUNT, "reason": "damaged", "reference": reference}
     assert events(gates, prepared.run_id, "commit_request_refused") == []
     assert events(gates, prepared.run_id, "undeclared_request_refused") == []
     assert states(gates, prepared.run_id)[-2:] == ["committing", "done"]

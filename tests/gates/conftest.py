@@ -23,6 +23,7 @@ from tests.conftest import aijia_command, aijia_for
 from tests.recipes.conftest import product, recipe, store  # noqa: F401 - fixtures
 
 FLAVOR = "shoplane"
+CLI_LEASE_S = 10.0  # policy.commit_lease_s of the `aijia` subprocesses
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ def cli(product: Settings, sandbox: Any, tmp_path: Path) -> Iterator[Cli]:  # no
     raw = yaml.safe_load((PROJECT_ROOT / "config.yaml").read_text(encoding="utf-8"))
     raw["data_dir"] = str(product.data_dir)
     raw["browser"]["default_timeout_ms"] = product.browser.default_timeout_ms
+    raw["policy"]["commit_lease_s"] = CLI_LEASE_S  # a killed committer's lease expires soon
     for name, url in sandbox.base_urls.items():
         raw["sites"][name]["base_url"] = url.rstrip("/")
     config = tmp_path / "config.yaml"

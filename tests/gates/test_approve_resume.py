@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import time
 
 import pytest
 
 from agent.core.errors import GateError, PolicyError
 from agent.core.states import RunState
+from evidence.leases import LeaseHeld
 from tests.gates.conftest import FLAVOR, Gates
 
 
@@ -116,19 +115,22 @@ def test_rejected_run_closes_with_its_evidence(gates: Gates):
     assert gates.refunds() == []
 
 
-def test_reconcile_waits_while_the_committing_process_is_alive(gates: Gates):
+def test_reconcile_and_resume_wait_while_a_live_lease_is_held(gates: Gates):
+    """Liveness is the commit lease, not the last `commit_owner` event: a lease another
+    process holds (and renews) refuses reconcile and resume alike, naming the holder."""
     store = gates.store
     record = store.create_run(recipe="prepare_refund", recipe_version="1", site=FLAVOR, inputs={})
     for a, b in [("pending", "running"), ("running", "paused"), ("paused", "approved")]:
         store.transition(record.run_id, RunState(a), RunState(b))
     store.transition(record.run_id, RunState.APPROVED, RunState.COMMITTING)
-    alive = subprocess.Popen(["sleep", "30"])
-    try:
-        owner = {"pid": alive.pid, "host": socket.gethostname(), "user": "reviewer"}
-        store.append_event(record.run_id, "commit_owner", owner)
-        with pytest.raises(GateError, match=f"committed right now by process {alive.pid}"):
-            gates.reconcile(record.run_id, user="supervisor")
-    finally:
-        alive.kill()
-        alive.communicate()
+    held = store.acquire_commit_lease(
+        record.run_id, holder="4242@elsewhere (resume by reviewer)", lease_s=600
+    )
+    assert not isinstance(held, LeaseHeld)
+    with pytest.raises(GateError, match=r"being committed by 4242@elsewhere .*lease until"):
+        gates.reconcile(record.run_id, user="supervisor")
     assert store.get_run(record.run_id).state is RunState.COMMITTING
+    again = store.acquire_commit_lease(record.run_id, holder="me", lease_s=600)
+    assert isinstance(again, LeaseHeld) and again.current.token == held.token
+    assert store.renew_commit_lease(record.run_id, held.token, lease_s=600)
+    assert not store.renew_commit_lease(record.run_id, "not-the-token", lease_s=600)

@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,13 @@ def test_sigkill_while_committing_is_in_doubt_and_reconcile_never_refunds_twice(
 
     blind = cli("resume", prepared.run_id, user="supervisor")
     assert blind.returncode == 5 and "never retry blindly" in " ".join(blind.stderr.split())
+    lease = gates.store.commit_lease(prepared.run_id)
+    assert lease is not None, "the killed committer's lease is left to run out by itself"
+    if lease.live(datetime.now(UTC) + timedelta(seconds=4)):  # time to ask before it expires
+        early = cli("runs", "reconcile", prepared.run_id, user="supervisor")
+        assert early.returncode == 5 and "being committed by" in " ".join(early.stderr.split())
+    while lease.live():
+        time.sleep(0.1)
     settled = cli("runs", "reconcile", prepared.run_id, user="supervisor")
     assert settled.returncode == 0, settled.stderr
     state = gates.store.get_run(prepared.run_id).state

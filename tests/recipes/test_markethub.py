@@ -92,6 +92,7 @@ def test_prepare_refund_stops_at_the_gate_and_refunds_nothing(
         "reason": "damaged",
         "status": "Delivered",
         "refundable_before": order.refundable,
+        "reference": f"aijia {result.run_id}",  # how reconcile finds the refund again
     }
     assert sandbox.ledger(FLAVOR)["refunds"] == []
     assert sandbox.order(FLAVOR, order.order_id)["refundable"] == order.refundable

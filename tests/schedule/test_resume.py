@@ -45,3 +45,51 @@ def test_the_daemon_commits_an_approved_run_once(
     assert [o["user"] for o in owners] == ["scheduler"]
     refunds = [r for r in sandbox.ledger("shoplane")["refunds"] if r["order_id"] == order.order_id]
     assert len(refunds) == 1
+
+
+def test_the_daemon_waits_for_the_retry_time_after_an_outage(
+    sandbox: Any, run: Any, chromium: Any, product: Any, store: Any
+) -> None:
+    """An approved run whose resume found the site down is retried when its `commit_retry`
+    says, not on every tick; once the site is back it commits once."""
+    order = sandbox.find_orders("shoplane", "delivered", limit=1)[0]
+    aijia = aijia_for(product, store, chromium)
+    prepared = run(
+        aijia.run(
+            "prepare_refund",
+            {"order_id": order.order_id, "amount": "1.25", "reason": "damaged"},
+            as_user="lead",
+            site="shoplane",
+        )
+    )
+    assert prepared.state is RunState.PAUSED and prepared.gate is not None, prepared.error
+    run(aijia.approve(prepared.gate.gate_id, as_user="reviewer"))
+    product.scheduler.resume_after_s = 0
+    product.policy.commit_retry_s = [3600.0]
+    scheduler = aijia.scheduler()
+
+    async def tick() -> None:
+        scheduler._last_resume_check = scheduler._last_resume_check.replace(year=2000)
+        await scheduler.tick()
+        if scheduler._resuming is not None:
+            await asyncio.gather(scheduler._resuming)
+            scheduler._resuming = None
+
+    def retries() -> list[dict[str, Any]]:
+        return [dict(e.data) for e in store.events(prepared.run_id) if e.kind == "commit_retry"]
+
+    sandbox.set_faults("shoplane", maintenance=True)
+    try:
+        run(tick())
+        assert [r["attempt"] for r in retries()] == [1]
+        run(tick())  # the next attempt is an hour away: not resumed again
+        assert [r["attempt"] for r in retries()] == [1]
+    finally:
+        sandbox.set_faults("shoplane", maintenance=False)
+    assert store.get_run(prepared.run_id).state is RunState.APPROVED
+
+    product.policy.commit_retry_s = [0.0]  # a person resumes it, or the time has come:
+    run(aijia.resume(prepared.run_id, as_user="reviewer"))
+    assert store.get_run(prepared.run_id).state is RunState.DONE
+    refunds = [r for r in sandbox.ledger("shoplane")["refunds"] if r["order_id"] == order.order_id]
+    assert len(refunds) == 1
