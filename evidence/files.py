@@ -45,10 +45,23 @@ def private_dir(path: Path) -> Path:
 def private_file(path: Path, *, create: bool = True) -> None:
     """Make `path` 0600, creating it empty first when `create` and it is missing (so that
     SQLite, which gives its WAL and shared-memory files the database's mode, never makes a
-    readable one)."""
+    readable one).
+
+    An existing file is changed by path, never opened: closing any descriptor of a file
+    drops every POSIX lock this process holds on it, and SQLite's locks on the database and
+    its -shm file are such locks. Opening and closing them here let another process think
+    it was the first to open the store and reset the shared memory under a live connection
+    ("locking protocol" errors, SIGBUS)."""
     try:
-        fd = os.open(path, os.O_WRONLY | (os.O_CREAT if create else 0), FILE_MODE)
+        os.chmod(path, FILE_MODE)
+        return
     except FileNotFoundError:
+        if not create:
+            return
+    try:  # missing: nobody in this process can have it open, so a descriptor is harmless
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:  # another process created it just now
+        os.chmod(path, FILE_MODE)
         return
     try:
         os.fchmod(fd, FILE_MODE)

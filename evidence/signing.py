@@ -26,6 +26,7 @@ import contextlib
 import functools
 import hashlib
 import os
+import secrets
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -151,20 +152,27 @@ def init_key(path: Path) -> Signer:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise EvidenceError(
-            f"signing key {path} already exists; it is never overwritten",
-            hint="`aijia keys show` prints its fingerprint; move it away first to replace it "
-            "(and list the old fingerprint in evidence.signing.trusted_keys)",
-        ) from None
+    # Written whole to a private temporary name, then linked into place: link() fails when
+    # the name exists, so a key is never overwritten, and a process that starts at the same
+    # moment never reads a half-written one.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.fchmod(fd, 0o600)
         os.write(fd, pem)
         os.fsync(fd)
     finally:
         os.close(fd)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise EvidenceError(
+            f"signing key {path} already exists; it is never overwritten",
+            hint="`aijia keys show` prints its fingerprint; move it away first to replace it "
+            "(and list the old fingerprint in evidence.signing.trusted_keys)",
+        ) from None
+    finally:
+        os.unlink(tmp)
     return Signer(path, private)
 
 

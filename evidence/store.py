@@ -141,15 +141,17 @@ class EvidenceStore(CasesAndGates, CommitLeases, StoreQueries):
     # ------------------------------------------------------------------ plumbing
 
     def _enable_wal(self) -> None:
-        """Switch to WAL. SQLite answers "locked" at once, without waiting for the busy
-        timeout, when another process opens the new file at the same moment; retry briefly."""
+        """Switch to WAL. SQLite answers "locked", or "locking protocol" (SQLITE_PROTOCOL:
+        it lost a race for the WAL index), at once, without waiting for the busy timeout,
+        when other processes open the new file at the same moment; retry briefly."""
         deadline = time.monotonic() + self.settings.busy_timeout_s
         while True:
             try:
                 self.db.enable_wal()
                 return
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
+                transient = "locked" in str(exc) or "locking protocol" in str(exc)
+                if not transient or time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
 
