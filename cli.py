@@ -20,6 +20,7 @@ from agent.cli import (
     runs,
     sandbox,
     schedule,
+    users,
 )
 
 app = typer.Typer(
@@ -36,6 +37,9 @@ app.command("approve")(gates.approve)
 app.command("reject")(gates.reject)
 app.command("resume")(gates.resume)
 app.command("demo")(demo.demo)
+app.command("login")(users.login)
+app.command("logout")(users.logout)
+app.command("whoami")(users.whoami)
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(recipes.app, name="recipes")
 app.add_typer(evidence.app, name="evidence")
@@ -43,6 +47,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(gates.app, name="gates")
 app.add_typer(schedule.app, name="schedule")
 app.add_typer(keys.app, name="keys")
+app.add_typer(users.app, name="users")
 
 
 def main() -> None:  # pragma: no cover - `python -m cli`

@@ -87,6 +87,7 @@ class Approved(TrailEvent):
     note: str = ""
     approval_id: str | None = None  # the approvals row this event records
     at: str | None = None  # when the decision was made (approvals expire from it)
+    proof: str | None = None  # how the approver's identity was proven ("token t-…", "api" …)
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class Rejected(TrailEvent):
     note: str = ""
     approval_id: str | None = None  # the approvals row this event records
     at: str | None = None  # when the decision was made (approvals expire from it)
+    proof: str | None = None  # how the approver's identity was proven ("token t-…", "api" …)
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,7 @@ class ApprovalRecord:
     bind_hash: str
     note: str
     at: str
+    proof: str | None = None  # how the approver's identity was proven (None: older stores)
 
 
 def compute_bind_hash(
@@ -267,11 +268,14 @@ class CaseAndGateWrites:
         bind_hash: str,
         note: str = "",
         at: str | None = None,
+        proof: str | None = None,
     ) -> ApprovalRecord:
         """Record one person's decision and its `approved`/`rejected` event.
 
         `at` (ISO 8601 UTC, default now) is when the decision was made: approvals expire
-        from it (`policy.approval_ttl_hours`).
+        from it (`policy.approval_ttl_hours`). `proof`: how the approver's identity was
+        proven ("token t-…", "password", "os_user", "api", "policy:auto"); it goes into the
+        event, which is sealed and signed with the transaction.
         """
         if decision not in ("approved", "rejected"):
             raise EvidenceError(
@@ -279,7 +283,7 @@ class CaseAndGateWrites:
             )
         note = self.redactor.mask_text(note)
         gate = self.gate(gate_id)
-        row = {
+        row: dict[str, Any] = {
             "approval_id": new_id("a-"),
             "gate_id": gate_id,
             "run_id": gate.run_id,
@@ -288,11 +292,14 @@ class CaseAndGateWrites:
             "bind_hash": bind_hash,
             "note": note,
             "at": at or utc_now(),
+            "proof": proof,
         }
         self.table("approvals").insert(row)
         event = {k: row[k] for k in ("approval_id", "gate_id", "approver", "bind_hash", "at")}
         if note:
             event["note"] = note
+        if proof is not None:
+            event["proof"] = proof
         self.append_event(gate.run_id, decision, event)
         return ApprovalRecord(**row)
 
@@ -403,11 +410,18 @@ class CasesAndGates:
         bind_hash: str,
         note: str = "",
         at: str | None = None,
+        proof: str | None = None,
     ) -> ApprovalRecord:
         """Record one person's decision and its `approved`/`rejected` event atomically."""
         with self.transaction() as tx:
             return tx.record_approval(
-                gate_id, approver=approver, decision=decision, bind_hash=bind_hash, note=note, at=at
+                gate_id,
+                approver=approver,
+                decision=decision,
+                bind_hash=bind_hash,
+                note=note,
+                at=at,
+                proof=proof,
             )
 
     def approvals(self, gate_id: str) -> list[ApprovalRecord]:

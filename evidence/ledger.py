@@ -5,13 +5,16 @@
     schedule_items   one per input row of a fire
     prunes           what retention removed, when and why
     runs             which runs were created (kind `run_created`, data {"run_id"})
+    users            accounts: roles, password hash, disabled, lock-out (`evidence.accounts`)
+    api_tokens       personal tokens: owner, sha256, expiry, revocation, last use
 
 Each write of one of those tables appends an event with the row as it is after the write
-(`{"table", "key", "row"}`, row null when deleted) in the same transaction
-(`evidence.sealing.Sealing.ledger_row`); the ledger is sealed (signed, logged) at the end of
-every transaction in which it grew. `check_ledger` replays it: every row of those tables must
-be exactly the last image the ledger holds for its key, and every run the ledger saw created
-must still be in the store, unless a prune removed it.
+(`{"table", "key", "row"}`, row null when deleted; account changes add `"by"`, who made
+them) in the same transaction (`evidence.sealing.Sealing.ledger_row`, `evidence.accounts`);
+the ledger is sealed (signed, logged) at the end of every transaction in which it grew.
+`check_ledger` replays it: every row of those tables must be exactly the last image the
+ledger holds for its key, and every run the ledger saw created must still be in the store,
+unless a prune removed it.
 
 The chain rule is a run's (`evidence.hashing`) with run_id "@ledger" and no artifacts.
 """
@@ -34,6 +37,8 @@ LEDGER_TABLES: dict[str, tuple[str, ...]] = {
     "schedule_fires": ("fire_id",),
     "schedule_items": ("fire_id", "n"),
     "prunes": ("run_id",),
+    "users": ("name",),
+    "api_tokens": ("token_id",),
 }
 
 

@@ -297,6 +297,46 @@ def add_ledger_and_root_log(db: Database) -> None:
     )
 
 
+def add_accounts(db: Database) -> None:
+    # People who sign in (evidence/accounts.py). Every write of these two tables is recorded
+    # in the ledger with the row as written, so `verify` catches an edited role or hash.
+    table(db, "users").create(
+        {
+            "name": str,
+            "roles": str,  # JSON list of policy roles
+            "password_hash": str,  # argon2id (PHC string); never the password
+            "disabled": int,  # 0 | 1
+            "created_at": str,
+            "created_by": str,  # who added them ("bootstrap" for the first account)
+            "failed_logins": int,  # wrong passwords in a row since the last good one
+            "locked_until": str,  # sign-in refused until then (after too many failures)
+        },
+        pk="name",
+        not_null={"name", "roles", "password_hash", "disabled", "created_at", "failed_logins"},
+    )
+    # Personal API tokens for the CLI: only their sha256 is kept (a token is 32 random bytes,
+    # so a fast hash cannot be reversed by guessing).
+    table(db, "api_tokens").create(
+        {
+            "token_id": str,
+            "user": str,
+            "token_sha256": str,
+            "label": str,
+            "created_at": str,
+            "last_used_at": str,
+            "expires_at": str,
+            "revoked_at": str,
+        },
+        pk="token_id",
+        not_null={"token_id", "user", "token_sha256", "created_at"},
+    )
+    table(db, "api_tokens").create_index(["token_sha256"], unique=True)
+    table(db, "api_tokens").create_index(["user"])
+    # How each approval's identity was proven ("token t-…", "password", "os_user", "api",
+    # "policy:auto"); null for approvals recorded before accounts existed.
+    db.execute("ALTER TABLE approvals ADD COLUMN proof TEXT")
+
+
 MIGRATIONS: list[Callable[[Database], None]] = [
     create_core_tables,
     create_gate_tables,
@@ -305,6 +345,7 @@ MIGRATIONS: list[Callable[[Database], None]] = [
     create_schedule_tables,
     add_signatures_and_leases,
     add_ledger_and_root_log,
+    add_accounts,
 ]
 
 

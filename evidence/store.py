@@ -43,6 +43,7 @@ from agent.core.errors import EvidenceError
 from agent.core.settings import EvidenceSettings, Settings
 from agent.core.states import RunState
 from evidence import capture, migrations, rootlog
+from evidence.accounts import Accounts
 from evidence.api import ArtifactRef, EventRecord, PendingEvent, RunRecord
 from evidence.artifacts import prepare_content
 from evidence.events import TrailEvent
@@ -66,7 +67,7 @@ def _inside(path: Path, folder: Path) -> bool:
     return path.resolve().is_relative_to(folder.resolve())
 
 
-class EvidenceStore(CasesAndGates, CommitLeases, StoreQueries):
+class EvidenceStore(CasesAndGates, CommitLeases, Accounts, StoreQueries):
     """Implements `evidence.api.EvidenceSink`, plus the reading side used by the CLI."""
 
     def __init__(

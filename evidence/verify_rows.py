@@ -6,7 +6,7 @@ function returns (where, what, detail) of the first disagreement, or None.
                      state_changed (state), run_finished (outputs, error), the last event
                      (updated_at = its time, last_seq, head_hash)
     gates            gate_opened (every column; created_at = its time), gate_state_changed
-    approvals        approved / rejected (approval_id, approver, bind_hash, note, at)
+    approvals        approved / rejected (approval_id, approver, bind_hash, note, at, proof)
     event_artifacts  each event's artifacts list
 """
 
@@ -111,6 +111,7 @@ def check_approvals(db: Database, run_id: str, events: Sequence[dict[str, Any]])
                 "bind_hash": data.get("bind_hash"),
                 "note": data.get("note", ""),
                 "at": data.get("at"),
+                "proof": data.get("proof"),
             }
     rows = {
         r["approval_id"]: r for r in db.query("SELECT * FROM approvals WHERE run_id = ?", [run_id])

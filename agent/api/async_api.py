@@ -10,6 +10,11 @@
 Policy is applied here and nowhere else can a run be started or decided around it: `run`
 checks that the user may run the recipe and records them as the initiator; `approve` and
 `reject` check roles, thresholds and separation of duties (the initiator never approves).
+
+Who acts (`as_user=`): an `Identity` proven by `identify` (a personal token) or `login` (a
+password) — what the CLI and the console pass — or a plain name from embedding code, which
+holds the store already and is trusted as it is (recorded as proof "api"). Every approval
+records the name and how it was proven (agent/gates/identity.py).
 `agent.Aijia` is the same API without `await` (generated from this class).
 
 Everything under `agent/` other than `agent.Aijia`, `agent.AsyncAijia` and the names in
@@ -38,9 +43,11 @@ if TYPE_CHECKING:
     from agent.engine.reconcile import Reconciled
     from agent.engine.result import ProgressCallback, RunResult
     from agent.gates.decide import Decision, GateView
+    from agent.gates.identity import Identity
     from agent.gates.recorder import OnCreated
     from agent.recipes.model import Recipe
     from agent.schedule.daemon import Log, Scheduler, ScheduleView
+    from evidence.accounts import TokenRecord, UserRecord
     from evidence.api import RunRecord
     from evidence.bundle import ExportResult
     from evidence.gates import CaseRecord
@@ -50,6 +57,11 @@ if TYPE_CHECKING:
     from evidence.verify import VerifyReport
 
 __all__ = ["AsyncAijia"]
+
+
+def _name(who: str | Identity) -> str:
+    """The user name of `as_user` (a plain name or a proven Identity)."""
+    return who if isinstance(who, str) else who.user
 
 
 class AsyncAijia:
@@ -66,7 +78,8 @@ class AsyncAijia:
         """`store` and `browser` are opened from `settings` when not given; given ones are
         the caller's to close."""
         self.settings = settings
-        self.policy = Policy(settings.policy)
+        # account roles (in the store) win over policy.users: read at each decision
+        self.policy = Policy(settings.policy, accounts=lambda: self.store.account_roles())
         self._store, self._own_store = store, store is None
         self._browser, self._own_browser = browser, browser is None
         self._playwright: Playwright | None = None
@@ -153,7 +166,7 @@ class AsyncAijia:
         recipe: str | Path | Recipe,
         rows: Sequence[Mapping[str, Any]],
         *,
-        as_user: str,
+        as_user: str | Identity,
         site: str | None = None,
         numbered: bool = True,
     ) -> Recipe:
@@ -164,7 +177,7 @@ class AsyncAijia:
         from agent.engine.batch import refuse_bad_rows
 
         chosen = self.recipe(recipe, site)
-        self.policy.check_may_run(as_user, chosen.name)
+        self.policy.check_may_run(_name(as_user), chosen.name)
         refuse_bad_rows(chosen, rows, numbered=numbered)
         return chosen
 
@@ -175,7 +188,7 @@ class AsyncAijia:
         recipe: str | Path | Recipe,
         inputs: Mapping[str, Any] | None = None,
         *,
-        as_user: str,
+        as_user: str | Identity,
         site: str | None = None,
         case: str | None = None,
         dry_run: bool = False,
@@ -206,7 +219,7 @@ class AsyncAijia:
         recipe: str | Path | Recipe,
         inputs: Mapping[str, Any] | None = None,
         *,
-        as_user: str,
+        as_user: str | Identity,
         site: str | None = None,
         case: str | None = None,
         dry_run: bool = False,
@@ -221,9 +234,9 @@ class AsyncAijia:
         from agent.gates.recorder import GateRecorder
 
         chosen = self.recipe(recipe, site)
-        self.policy.check_may_run(as_user, chosen.name)
+        self.policy.check_may_run(_name(as_user), chosen.name)
         recorder = GateRecorder(
-            self.store, self.settings, as_user, policy=self.policy, on_created=on_created
+            self.store, self.settings, _name(as_user), policy=self.policy, on_created=on_created
         )
         # site, inputs and every secret are checked before a browser starts
         plan = plan_run(
@@ -252,7 +265,7 @@ class AsyncAijia:
         recipe: str | Path | Recipe,
         rows: Sequence[Mapping[str, Any]],
         *,
-        as_user: str,
+        as_user: str | Identity,
         site: str | None = None,
         concurrency: int = 4,
         on_result: ProgressCallback | None = None,
@@ -333,23 +346,39 @@ class AsyncAijia:
 
         return gate_view(self.store, self.policy, gate_id, verify=True)
 
-    async def approve(self, gate_id: str, *, as_user: str, note: str = "") -> Decision:
+    async def approve(self, gate_id: str, *, as_user: str | Identity, note: str = "") -> Decision:
         """Record `as_user`'s approval of the gate's exact binds (PolicyError/GateError when
         refused; EvidenceError when the run's evidence does not verify: nothing recorded).
-        `decision.complete`: every approval needed is in; `resume` commits."""
+        `decision.complete`: every approval needed is in; `resume` commits. The approval
+        records how `as_user` was proven (a plain name: "api")."""
         from agent.gates.decide import approve_gate
+        from agent.gates.identity import as_identity
+        from agent.gates.notify import notify_decision, notify_expiry
         from agent.gates.trust import require_verified
 
+        who = as_identity(as_user)
         require_verified(self.store, self.store.get_gate(gate_id).run_id)
-        return approve_gate(self.store, self.policy, gate_id, user=as_user, note=note)
+        with notify_expiry(self.store, self.settings, self.policy, gate_id):
+            decision = approve_gate(
+                self.store, self.policy, gate_id, user=who.user, note=note, proof=who.proof
+            )
+        notify_decision(self.store, self.settings, self.policy, decision)  # never raises
+        return decision
 
-    async def reject(self, gate_id: str, *, as_user: str, reason: str) -> Decision:
+    async def reject(self, gate_id: str, *, as_user: str | Identity, reason: str) -> Decision:
         """Reject the gate: the run closes as rejected, nothing is committed."""
         from agent.gates.decide import reject_gate
+        from agent.gates.identity import as_identity
+        from agent.gates.notify import notify_decision
 
-        return reject_gate(self.store, self.policy, gate_id, user=as_user, reason=reason)
+        who = as_identity(as_user)
+        decision = reject_gate(
+            self.store, self.policy, gate_id, user=who.user, reason=reason, proof=who.proof
+        )
+        notify_decision(self.store, self.settings, self.policy, decision)  # to the requester
+        return decision
 
-    async def resume(self, run_id: str, *, as_user: str) -> RunResult:
+    async def resume(self, run_id: str, *, as_user: str | Identity) -> RunResult:
         """Commit an approved run once: prepare again, re-check the binds, commit. Drift
         pauses it again at a new gate (state paused, pause_reason "drift"). A site down
         before anything was sent keeps it approved (pause_reason "retry", exit code 4).
@@ -358,30 +387,30 @@ class AsyncAijia:
         from agent.engine.lifecycle import approved_gate, commit_approved, repair_done_gates
         from agent.gates.recorder import GateRecorder, recipe_of
 
-        self.policy.check_known(as_user, "resume runs")
+        self.policy.check_known(_name(as_user), "resume runs")
         repair_done_gates(self.store, run_id)
         gate = approved_gate(self.store, run_id, self.settings)
         recipe = recipe_of(self.store.get_run(run_id), self.settings)
-        recorder = GateRecorder(self.store, self.settings, as_user, policy=self.policy)
+        recorder = GateRecorder(self.store, self.settings, _name(as_user), policy=self.policy)
         return await commit_approved(gate, recipe, recorder, browser=await self._chromium())
 
-    async def reconcile(self, run_id: str, *, as_user: str) -> Reconciled:
+    async def reconcile(self, run_id: str, *, as_user: str | Identity) -> Reconciled:
         """Settle an in_doubt run by reading the back office for the agent's own action (its
         reference); never retries the action. GateError when it cannot tell (the run stays
         in_doubt) or while a live committer holds the run's lease."""
         from agent.engine.reconcile import settle_in_doubt
 
-        self.policy.check_known(as_user, "reconcile runs")
+        self.policy.check_known(_name(as_user), "reconcile runs")
         return await settle_in_doubt(
             run_id,
-            user=as_user,
+            user=_name(as_user),
             settings=self.settings,
             store=self.store,
             browser=await self._chromium(),
             sessions=self._sessions,
         )
 
-    async def close_run(self, run_id: str, *, as_user: str, reason: str) -> RunRecord:
+    async def close_run(self, run_id: str, *, as_user: str | Identity, reason: str) -> RunRecord:
         """Close an approved or in_doubt run as failed (the back office refused it, or a
         person settled it by hand): its gate expires, `run_closed` records who and why.
         PolicyError unless `as_user` is a supervisor or may approve its gate (never the
@@ -389,8 +418,85 @@ class AsyncAijia:
         from agent.engine.lifecycle import close_run
 
         return close_run(
-            self.store, self.settings, self.policy, run_id, user=as_user, reason=reason
+            self.store, self.settings, self.policy, run_id, user=_name(as_user), reason=reason
         )
+
+    # ------------------------------------------------------------------ identity, accounts
+
+    async def identify(self, token: str | None = None, *, os_user: str | None = None) -> Identity:
+        """Who a caller is, proven: the account of a personal `token` (PolicyError when it
+        is unknown, revoked, expired or its account disabled), else `os_user` where
+        `policy.trust_os_user` allows it. Pass the result as `as_user=`."""
+        from agent.gates.identity import identify
+
+        return identify(self.store, self.settings, token=token, os_user=os_user)
+
+    async def login(self, name: str, password: str, *, label: str = "cli") -> tuple[Identity, str]:
+        """Check the password (argon2id; locked for `accounts.lockout_minutes` after
+        `accounts.max_failed_logins` wrong ones) and mint a personal token: (the identity,
+        the token). The token is returned once: only its sha256 is stored."""
+        from agent.gates.identity import sign_in
+
+        return sign_in(self.store, self.settings, name, password, label=label)
+
+    async def logout(self, token: str) -> TokenRecord | None:
+        """Revoke a personal token (None: this store does not know it)."""
+        from agent.gates.identity import sign_out
+
+        return sign_out(self.store, token)
+
+    async def users(self) -> list[UserRecord]:
+        """Every account: name, roles, disabled, who created it, lock-out state."""
+        return self.store.list_users()
+
+    async def add_user(
+        self, name: str, *, roles: Sequence[str], password: str, by: str | Identity | None
+    ) -> UserRecord:
+        """A new account. The first one (no account yet) needs the admin role and no `by`;
+        after that `by` must be a signed-in admin (agent/gates/accounts.py)."""
+        from agent.gates.accounts import add_user
+        from agent.gates.identity import as_identity
+
+        actor = as_identity(by) if by is not None else None
+        return add_user(
+            self.store, self.settings, name, roles=roles, password=password, actor=actor
+        )
+
+    async def set_user_enabled(
+        self, name: str, *, enabled: bool, by: str | Identity | None
+    ) -> UserRecord:
+        """Disable an account (its tokens stop working at once) or enable it; admins only."""
+        from agent.gates.accounts import set_enabled
+        from agent.gates.identity import as_identity
+
+        actor = as_identity(by) if by is not None else None
+        return set_enabled(self.store, self.settings, name, enabled=enabled, actor=actor)
+
+    async def set_password(
+        self, name: str, *, password: str, by: str | Identity | None
+    ) -> UserRecord:
+        """A new password, set by the user themselves or an admin (lifts a lock-out)."""
+        from agent.gates.accounts import set_password
+        from agent.gates.identity import as_identity
+
+        actor = as_identity(by) if by is not None else None
+        return set_password(self.store, self.settings, name, password=password, actor=actor)
+
+    async def tokens(self, name: str, *, by: str | Identity | None) -> list[TokenRecord]:
+        """A user's personal tokens (never the tokens themselves): their own, or an admin."""
+        from agent.gates.accounts import tokens_of
+        from agent.gates.identity import as_identity
+
+        actor = as_identity(by) if by is not None else None
+        return tokens_of(self.store, self.settings, name, actor=actor)
+
+    async def revoke_token(self, token_id: str, *, by: str | Identity | None) -> TokenRecord:
+        """Revoke a personal token: its owner or an admin."""
+        from agent.gates.accounts import revoke_token
+        from agent.gates.identity import as_identity
+
+        actor = as_identity(by) if by is not None else None
+        return revoke_token(self.store, self.settings, token_id, actor=actor)
 
     # ------------------------------------------------------------------ evidence
 

@@ -53,10 +53,12 @@ if TYPE_CHECKING:
     from agent.engine.reconcile import Reconciled
     from agent.engine.result import ProgressCallback, RunResult
     from agent.gates.decide import Decision, GateView
+    from agent.gates.identity import Identity
     from agent.gates.policy import Policy
     from agent.gates.recorder import OnCreated
     from agent.recipes.model import Recipe
     from agent.schedule.daemon import Log, ScheduleView
+    from evidence.accounts import TokenRecord, UserRecord
     from evidence.api import RunRecord
     from evidence.bundle import ExportResult
     from evidence.gates import CaseRecord

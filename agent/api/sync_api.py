@@ -28,10 +28,12 @@ if TYPE_CHECKING:
     from agent.engine.reconcile import Reconciled
     from agent.engine.result import ProgressCallback, RunResult
     from agent.gates.decide import Decision, GateView
+    from agent.gates.identity import Identity
     from agent.gates.policy import Policy
     from agent.gates.recorder import OnCreated
     from agent.recipes.model import Recipe
     from agent.schedule.daemon import Log, ScheduleView
+    from evidence.accounts import TokenRecord, UserRecord
     from evidence.api import RunRecord
     from evidence.bundle import ExportResult
     from evidence.gates import CaseRecord
@@ -112,7 +114,7 @@ class Aijia:
         recipe: str | Path | Recipe,
         rows: Sequence[Mapping[str, Any]],
         *,
-        as_user: str,
+        as_user: str | Identity,
         site: str | None = None,
         numbered: bool = True,
     ) -> Recipe:
@@ -130,7 +132,7 @@ class Aijia:
         recipe: str | Path | Recipe,
         inputs: Mapping[str, Any] | None = None,
         *,
-        as_user: str,
+        as_user: str | Identity,
         site: str | None = None,
         case: str | None = None,
         dry_run: bool = False,
@@ -163,7 +165,7 @@ class Aijia:
         recipe: str | Path | Recipe,
         rows: Sequence[Mapping[str, Any]],
         *,
-        as_user: str,
+        as_user: str | Identity,
         site: str | None = None,
         concurrency: int = 4,
         on_result: ProgressCallback | None = None,
@@ -219,18 +221,19 @@ class Aijia:
         """
         return self._run(self._impl.gate(gate_id))
 
-    def approve(self, gate_id: str, *, as_user: str, note: str = "") -> Decision:
+    def approve(self, gate_id: str, *, as_user: str | Identity, note: str = "") -> Decision:
         """Record `as_user`'s approval of the gate's exact binds (PolicyError/GateError when
         refused; EvidenceError when the run's evidence does not verify: nothing recorded).
-        `decision.complete`: every approval needed is in; `resume` commits.
+        `decision.complete`: every approval needed is in; `resume` commits. The approval
+        records how `as_user` was proven (a plain name: "api").
         """
         return self._run(self._impl.approve(gate_id, as_user=as_user, note=note))
 
-    def reject(self, gate_id: str, *, as_user: str, reason: str) -> Decision:
+    def reject(self, gate_id: str, *, as_user: str | Identity, reason: str) -> Decision:
         """Reject the gate: the run closes as rejected, nothing is committed."""
         return self._run(self._impl.reject(gate_id, as_user=as_user, reason=reason))
 
-    def resume(self, run_id: str, *, as_user: str) -> RunResult:
+    def resume(self, run_id: str, *, as_user: str | Identity) -> RunResult:
         """Commit an approved run once: prepare again, re-check the binds, commit. Drift
         pauses it again at a new gate (state paused, pause_reason "drift"). A site down
         before anything was sent keeps it approved (pause_reason "retry", exit code 4).
@@ -239,20 +242,77 @@ class Aijia:
         """
         return self._run(self._impl.resume(run_id, as_user=as_user))
 
-    def reconcile(self, run_id: str, *, as_user: str) -> Reconciled:
+    def reconcile(self, run_id: str, *, as_user: str | Identity) -> Reconciled:
         """Settle an in_doubt run by reading the back office for the agent's own action (its
         reference); never retries the action. GateError when it cannot tell (the run stays
         in_doubt) or while a live committer holds the run's lease.
         """
         return self._run(self._impl.reconcile(run_id, as_user=as_user))
 
-    def close_run(self, run_id: str, *, as_user: str, reason: str) -> RunRecord:
+    def close_run(self, run_id: str, *, as_user: str | Identity, reason: str) -> RunRecord:
         """Close an approved or in_doubt run as failed (the back office refused it, or a
         person settled it by hand): its gate expires, `run_closed` records who and why.
         PolicyError unless `as_user` is a supervisor or may approve its gate (never the
         initiator); GateError in another state or while its lease is held.
         """
         return self._run(self._impl.close_run(run_id, as_user=as_user, reason=reason))
+
+    def identify(self, token: str | None = None, *, os_user: str | None = None) -> Identity:
+        """Who a caller is, proven: the account of a personal `token` (PolicyError when it
+        is unknown, revoked, expired or its account disabled), else `os_user` where
+        `policy.trust_os_user` allows it. Pass the result as `as_user=`.
+        """
+        return self._run(self._impl.identify(token, os_user=os_user))
+
+    def login(self, name: str, password: str, *, label: str = "cli") -> tuple[Identity, str]:
+        """Check the password (argon2id; locked for `accounts.lockout_minutes` after
+        `accounts.max_failed_logins` wrong ones) and mint a personal token: (the identity,
+        the token). The token is returned once: only its sha256 is stored.
+        """
+        return self._run(self._impl.login(name, password, label=label))
+
+    def logout(self, token: str) -> TokenRecord | None:
+        """Revoke a personal token (None: this store does not know it)."""
+        return self._run(self._impl.logout(token))
+
+    def users(self) -> list[UserRecord]:
+        """Every account: name, roles, disabled, who created it, lock-out state."""
+        return self._run(self._impl.users())
+
+    def add_user(
+        self,
+        name: str,
+        *,
+        roles: Sequence[str],
+        password: str,
+        by: str | Identity | None,
+    ) -> UserRecord:
+        """A new account. The first one (no account yet) needs the admin role and no `by`;
+        after that `by` must be a signed-in admin (agent/gates/accounts.py).
+        """
+        return self._run(self._impl.add_user(name, roles=roles, password=password, by=by))
+
+    def set_user_enabled(
+        self,
+        name: str,
+        *,
+        enabled: bool,
+        by: str | Identity | None,
+    ) -> UserRecord:
+        """Disable an account (its tokens stop working at once) or enable it; admins only."""
+        return self._run(self._impl.set_user_enabled(name, enabled=enabled, by=by))
+
+    def set_password(self, name: str, *, password: str, by: str | Identity | None) -> UserRecord:
+        """A new password, set by the user themselves or an admin (lifts a lock-out)."""
+        return self._run(self._impl.set_password(name, password=password, by=by))
+
+    def tokens(self, name: str, *, by: str | Identity | None) -> list[TokenRecord]:
+        """A user's personal tokens (never the tokens themselves): their own, or an admin."""
+        return self._run(self._impl.tokens(name, by=by))
+
+    def revoke_token(self, token_id: str, *, by: str | Identity | None) -> TokenRecord:
+        """Revoke a personal token: its owner or an admin."""
+        return self._run(self._impl.revoke_token(token_id, by=by))
 
     def verify(self, run_ids: Sequence[str] | None = None) -> VerifyReport:
         """Recompute chains, artifact hashes and manifests (all runs when None)."""

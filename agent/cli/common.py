@@ -1,6 +1,11 @@
 """What every command module shares: the console, the common options, who is acting, the
 facade, and `handles_errors` — the one place errors become exit codes.
 
+Who is acting is proven, never typed (`acting_identity`): the account of the personal token
+in $AIJIA_TOKEN or saved by `aijia login`, else — only where `policy.trust_os_user` is on —
+the OS user. `--as` no longer exists (a hidden option that refuses with a message), and
+$AIJIA_USER is ignored with a warning.
+
 Exit codes (the same for every command; `aijia run --json` and the schedulers rely on them):
 
     0  ok: every run done
@@ -42,6 +47,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from agent import Aijia, RunResult
+    from agent.gates.identity import Identity
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,8 +69,21 @@ class ExitCode(IntEnum):
 ConfigOption = typer.Option(
     None, "--config", "-c", help="config.yaml to use (default: $AIJIA_CONFIG, ./config.yaml)."
 )
-AsOption = typer.Option(
-    None, "--as", help="Act as this user (default: $AIJIA_USER, else the OS user)."
+
+
+def _refuse_as(value: str | None) -> None:
+    if value is not None:
+        raise typer.BadParameter(
+            "--as no longer exists: Aijia acts as the user you signed in as, never a typed "
+            "name. Sign in with `aijia login` (or set $AIJIA_TOKEN to a personal token); "
+            "`aijia whoami` shows who you are."
+        )
+
+
+# Kept hidden on the commands that had it, so that an old script fails with the reason
+# (exit 2) instead of "no such option".
+RemovedAsOption = typer.Option(
+    None, "--as", hidden=True, is_eager=True, expose_value=False, callback=_refuse_as
 )
 
 
@@ -109,10 +128,19 @@ def overall_exit_code(results: Iterable[RunResult]) -> int:
     return max(codes, default=0)
 
 
-def acting_user(explicit: str | None = None) -> str:
-    """Who the command acts as: `--as USER`, else $AIJIA_USER, else the OS user. Policy
-    (in the facade) decides what that user may do."""
-    return explicit or os.environ.get("AIJIA_USER") or getpass.getuser()
+def acting_identity(aijia: Aijia) -> Identity:
+    """Who the command acts as, proven (the module docstring): PolicyError (exit 6) when the
+    token is unknown, revoked or expired, its account disabled, or nobody is signed in."""
+    from agent.cli.token_store import current_token
+
+    if os.environ.get("AIJIA_USER"):
+        console(stderr=True).print(
+            "[yellow]warning:[/] $AIJIA_USER is ignored: Aijia acts as the signed-in user "
+            "(`aijia whoami`)",
+            soft_wrap=True,
+        )
+    token, _ = current_token(aijia.settings.accounts)
+    return aijia.identify(token, os_user=getpass.getuser())
 
 
 def open_aijia(config: Path | None) -> Aijia:

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from agent.cli.common import (
-    AsOption,
     ConfigOption,
-    acting_user,
+    RemovedAsOption,
+    acting_identity,
     console,
     handles_errors,
     open_aijia,
@@ -33,12 +33,14 @@ def gates_list(
     mine: bool = typer.Option(False, "--mine", help="Only gates you may approve."),
     action: str | None = typer.Option(None, "--action", help="Only gates of this action."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    as_user: str | None = AsOption,
+    _as: str | None = RemovedAsOption,
     config: Path | None = ConfigOption,
 ) -> None:
-    """Pending gates, oldest first: age, action, amount, who asked, who may approve."""
+    """Pending gates, oldest first: age, action, amount, who asked, who may approve.
+    `--mine`: only those the signed-in user (`aijia whoami`) may approve."""
     with open_aijia(config) as aijia:
-        views = aijia.pending_gates(acting_user(as_user) if mine else None, action=action)
+        user = acting_identity(aijia).user if mine else None
+        views = aijia.pending_gates(user, action=action)
     if as_json:
         print_json([gate_dict(v) for v in views])
         return
@@ -52,21 +54,37 @@ def gates_show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     config: Path | None = ConfigOption,
 ) -> None:
-    """One gate: bound values, summary, screenshots, drift since the last approval, policy."""
+    """One gate: bound values, summary, labelled screenshots, drift since the last approval,
+    policy, and its page in the review console (console.public_url)."""
     with open_aijia(config) as aijia:
         view = aijia.gate(gate)
         shots = _screenshots(aijia, view.gate.run_id)
+        link = aijia.settings.console.gate_link(view.gate.gate_id)
     if as_json:
-        print_json({**gate_dict(view), "screenshots": shots})
+        print_json({**gate_dict(view), "screenshots": shots, "link": link})
         return
+    from agent.cli.present import gate_link_line
+
     console().print(gate_table(view, shots))
+    console().print(gate_link_line(link))
 
 
-def _screenshots(aijia: Aijia, run_id: str) -> list[str]:
-    """Paths of the run's screenshots, in the order they were taken (read-only)."""
-    store = aijia.store
-    refs = [store.artifact(sha) for e in store.events(run_id) for sha in e.artifacts]
-    return list(dict.fromkeys(str(store.root / a.path) for a in refs if a.kind == "screenshot"))
+def _screenshots(aijia: Aijia, run_id: str) -> list[dict[str, str]]:
+    """The run's screenshots in the order taken, each with what it shows (the step and its
+    label), a file name with its extension and where the store keeps it (read-only)."""
+    from agent.gates.screenshots import labelled_screenshots
+
+    root = aijia.store.root
+    return [
+        {
+            "label": s.label,
+            "name": s.name,
+            "path": s.path,
+            "file": str(root / s.path),
+            "media_type": s.media_type,
+        }
+        for s in labelled_screenshots(aijia.store, run_id)
+    ]
 
 
 def gate_dict(view: GateView) -> dict[str, Any]:
@@ -83,6 +101,10 @@ def gate_dict(view: GateView) -> dict[str, Any]:
         "policy": view.needs.why,
         "approvers": view.approvers,
         "approved_by": view.approved_by,
+        "decisions": [  # each person's decision and how their identity was proven
+            {"approver": a.approver, "decision": a.decision, "proof": a.proof, "at": a.at}
+            for a in view.approvals
+        ],
         "drift": view.drift,
         "verified": None if view.problems is None else not view.problems,
         "problems": view.problems,
@@ -115,13 +137,13 @@ def pending_table(views: list[GateView]) -> Any:
     return table
 
 
-def gate_table(view: GateView, shots: list[str]) -> Any:
+def gate_table(view: GateView, shots: list[dict[str, str]]) -> Any:
     """One gate, a row per fact: what, who, policy, each bound value, drift, screenshots.
     When the store's rows disagree with the run's evidence chain, the title says so, every
     problem gets a row, and the rows read from the store are marked as not verified."""
     from rich.table import Table
 
-    from agent.cli.present import shown
+    from agent.cli.present import screenshot_rows, shown
     from agent.gates.recorder import retry_line
 
     unverified = bool(view.problems)
@@ -143,7 +165,7 @@ def gate_table(view: GateView, shots: list[str]) -> Any:
         ("requires", view.needs.describe()),
         ("policy", "; ".join(view.needs.why) or "default: one approver"),
         ("may approve", ", ".join(view.approvers) or "nobody listed"),
-        ("approved by", ", ".join(view.approved_by) or "-"),
+        ("approved by", _approved_by(view)),
         ("bind hash", view.gate.bind_hash),
     ]
     rows += [(f"bind {k}", str(v)) for k, v in view.gate.binds.items()]
@@ -151,7 +173,7 @@ def gate_table(view: GateView, shots: list[str]) -> Any:
         (f"drift {k}", f"approved {d.get('approved')!r} -> now {d.get('now')!r}")
         for k, d in view.drift.items()
     ]
-    rows += [("screenshot", s) for s in shots]
+    rows += screenshot_rows(shots)
     if view.retry is not None:
         rows.append(("retry", retry_line(view.retry)))
     if view.problems is not None and not view.problems:
@@ -163,6 +185,17 @@ def gate_table(view: GateView, shots: list[str]) -> Any:
     for problem in view.problems or []:
         table.add_row("[red]not verified[/]", shown(problem))
     return table
+
+
+def _approved_by(view: GateView) -> str:
+    """Who approved this bind hash, each with how they were proven: "sam (token t-…)"."""
+    proofs = {
+        a.approver: a.proof
+        for a in view.approvals
+        if a.decision == "approved" and a.bind_hash == view.gate.bind_hash
+    }
+    shown = [f"{who} ({proofs[who]})" if proofs.get(who) else who for who in view.approved_by]
+    return ", ".join(shown) or "-"
 
 
 def age(iso: str) -> str:
@@ -190,10 +223,11 @@ def approve(
     no_resume: bool = typer.Option(
         False, "--no-resume", help="Only approve; a worker or `aijia resume RUN` commits later."
     ),
-    as_user: str | None = AsOption,
+    _as: str | None = RemovedAsOption,
     config: Path | None = ConfigOption,
 ) -> None:
-    """Approve the exact bound action of a gate; then resume the run and commit it once.
+    """Approve the exact bound action of a gate as the signed-in user (`aijia login`); then
+    resume the run and commit it once. The approval records who and how they were proven.
 
     Exit codes: 0 approved (and committed), 3 re-gated after drift, 5 gate refused (used,
     expired, another process holds the run's commit lease …), 6 policy refused
@@ -203,12 +237,13 @@ def approve(
     """
     from agent.cli.present import resumed
 
-    user = acting_user(as_user)
     out = console()
     with open_aijia(config) as aijia:
+        who = acting_identity(aijia)
+        user = who.user
         if not yes:
             _confirm(aijia.gate(gate))
-        decision = aijia.approve(gate, as_user=user, note=note)
+        decision = aijia.approve(gate, as_user=who, note=note)
         if not decision.complete:
             out.print(
                 f"approved by {user}: {decision.approvals} of {decision.needed} approvals; "
@@ -219,7 +254,7 @@ def approve(
         if no_resume:
             out.print(f"  not resumed: `aijia resume {decision.run_id}` commits it once")
             return
-        result = aijia.resume(decision.run_id, as_user=user)
+        result = aijia.resume(decision.run_id, as_user=who)
     resumed(result)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
@@ -256,20 +291,21 @@ def _confirm(view: GateView) -> None:
 def reject(
     gate: str = typer.Argument(..., help="Gate id (g-…)."),
     reason: str = typer.Option(..., "--reason", help="Why; kept in the evidence."),
-    as_user: str | None = AsOption,
+    _as: str | None = RemovedAsOption,
     config: Path | None = ConfigOption,
 ) -> None:
-    """Reject a gate: the run closes as rejected with its evidence; nothing is committed."""
-    user = acting_user(as_user)
+    """Reject a gate as the signed-in user: the run closes as rejected with its evidence;
+    nothing is committed."""
     with open_aijia(config) as aijia:
-        decision = aijia.reject(gate, as_user=user, reason=reason)
-    console().print(f"gate {gate} rejected by {user}; run {decision.run_id} is rejected")
+        who = acting_identity(aijia)
+        decision = aijia.reject(gate, as_user=who, reason=reason)
+    console().print(f"gate {gate} rejected by {who.user}; run {decision.run_id} is rejected")
 
 
 @handles_errors
 def resume(
     run: str = typer.Argument(..., help="Run id of an approved run."),
-    as_user: str | None = AsOption,
+    _as: str | None = RemovedAsOption,
     config: Path | None = ConfigOption,
 ) -> None:
     """Commit an approved run once: prepare again, re-check the bound values, commit.
@@ -282,7 +318,7 @@ def resume(
     from agent.cli.present import resumed
 
     with open_aijia(config) as aijia:
-        result = aijia.resume(run, as_user=acting_user(as_user))
+        result = aijia.resume(run, as_user=acting_identity(aijia))
     resumed(result)
     if result.exit_code:
         raise typer.Exit(result.exit_code)

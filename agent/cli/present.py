@@ -187,3 +187,25 @@ def shown(value: object, *, multiline: bool = False) -> str:
     from rich.markup import escape
 
     return escape(printable(str(value), multiline=multiline))
+
+
+# --------------------------------------------------------------------------- gates
+
+
+def screenshot_rows(shots: Sequence[dict[str, str]]) -> list[tuple[str, str]]:
+    """Two rows a screenshot: what it shows ("step 7 · order page"), then its file — the
+    store's relative path and its format (the store names files by content, without an
+    extension; `name` is one to save it under). Plain text: the table escapes it."""
+    rows = []
+    for number, shot in enumerate(shots, 1):
+        kind = shot["media_type"].removeprefix("image/")
+        rows.append((f"screenshot {number}", shot["label"]))
+        rows.append(("  file", f"{shot['path']} ({kind}; save as {shot['name']})"))
+    return rows
+
+
+def gate_link_line(link: str | None) -> str:
+    """The console link of a gate, or how to get one (rich markup; the link is ours)."""
+    if link:
+        return f"review in the console: [link={link}]{shown(link)}[/link]"
+    return "[dim]no console link: set console.public_url in config.yaml[/]"

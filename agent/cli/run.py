@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from agent.cli.common import (
-    AsOption,
     ConfigOption,
-    acting_user,
+    RemovedAsOption,
+    acting_identity,
     handles_errors,
     open_aijia,
     overall_exit_code,
@@ -52,10 +52,11 @@ def run(
     channel: str = typer.Option(
         "email", "--channel", help="With --case: where they asked (whatsapp, tiktok, email …)."
     ),
-    as_user: str | None = AsOption,
+    _as: str | None = RemovedAsOption,
     config: Path | None = ConfigOption,
 ) -> None:
-    """Run a recipe once, or once per row of an inputs file, and show what happened.
+    """Run a recipe once, or once per row of an inputs file, as the signed-in user (`aijia
+    whoami`), and show what happened.
 
     Exit codes: 0 all done, 1 a run failed, 2 invalid recipe, config or input (or an inputs
     file refused: see 'Limits on input files' in the README), 3 a run paused at a gate, 4 the
@@ -64,8 +65,8 @@ def run(
     """
     from agent.cli import present
 
-    user = acting_user(as_user)
     with open_aijia(config) as aijia:
+        user = acting_identity(aijia)
         # policy first (exit 6), then every row (exit 2), before anything runs or is recorded
         chosen = aijia.check_run(recipe, [], as_user=user, site=site)
         rows = _rows(inputs or [], inputs_file)

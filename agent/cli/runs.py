@@ -8,9 +8,9 @@ from pathlib import Path
 import typer
 
 from agent.cli.common import (
-    AsOption,
     ConfigOption,
-    acting_user,
+    RemovedAsOption,
+    acting_identity,
     console,
     handles_errors,
     open_aijia,
@@ -103,7 +103,7 @@ def runs_show(
 @handles_errors
 def runs_reconcile(
     run: str = typer.Argument(..., help="Run id (in_doubt, or committing in a process that died)."),
-    as_user: str | None = AsOption,
+    _as: str | None = RemovedAsOption,
     config: Path | None = ConfigOption,
 ) -> None:
     """Settle a run whose commit may or may not have happened, by reading the back office
@@ -114,7 +114,7 @@ def runs_reconcile(
     from agent.cli.present import shown
 
     with open_aijia(config) as aijia:
-        outcome = aijia.reconcile(run, as_user=acting_user(as_user))
+        outcome = aijia.reconcile(run, as_user=acting_identity(aijia))
     out = console()
     out.print(f"run {run}: [bold]{outcome.state.value}[/] — {shown(outcome.reason)}")
     if outcome.state.value == "approved":
@@ -126,7 +126,7 @@ def runs_reconcile(
 def runs_close(
     run: str = typer.Argument(..., help="Run id (approved or in_doubt)."),
     reason: str = typer.Option(..., "--reason", help="Why; kept in the evidence."),
-    as_user: str | None = AsOption,
+    _as: str | None = RemovedAsOption,
     config: Path | None = ConfigOption,
 ) -> None:
     """Close an approved or in_doubt run as failed, e.g. when the back office refused the
@@ -139,7 +139,6 @@ def runs_close(
     """
     from agent.cli.present import shown
 
-    user = acting_user(as_user)
     with open_aijia(config) as aijia:
-        record = aijia.close_run(run, as_user=user, reason=reason)
+        record = aijia.close_run(run, as_user=acting_identity(aijia), reason=reason)
     console().print(f"run {run}: [bold]{record.state.value}[/] — {shown(record.error or '')}")

@@ -236,8 +236,22 @@ class RolePolicy(_Section):
 class PolicySettings(_Section):
     users: dict[str, list[str]] = Field(
         default_factory=dict,
-        description="user -> roles. The user is --as, else $AIJIA_USER, else the OS user; "
-        "a user not listed has no rights.",
+        description="name -> roles for identities that are not accounts: OS users (with "
+        "trust_os_user), the scheduler's user, names given by embedding code (as_user=). "
+        "An account's roles come from its account (`aijia users`) and win over this list; "
+        "a name listed nowhere has no rights.",
+    )
+    trust_os_user: bool = Field(
+        False,
+        description="A CLI process with no token ($AIJIA_TOKEN or `aijia login`) acts as the "
+        "OS user (its login name), when that name is listed in `users` and is not an account. "
+        "A weaker proof than a token: whoever uses that OS account is that user. Keeps "
+        "`make demo`, cron and single-user machines working without a login.",
+    )
+    admin_role: str = Field(
+        "admin",
+        description="The role that may add, disable and reset accounts and revoke anyone's "
+        "token (`aijia users …`). The first account (made while none exists) must have it.",
     )
     roles: dict[str, RolePolicy] = Field(default_factory=dict, description="role -> rights.")
     actions: dict[str, ActionPolicy] = Field(
@@ -282,14 +296,134 @@ class PolicySettings(_Section):
         return self
 
 
+class AccountsSettings(_Section):
+    """Accounts and personal tokens (`aijia users`, `aijia login`; agent/gates/identity.py)."""
+
+    max_failed_logins: int = Field(
+        5, ge=1, le=100, description="Wrong passwords in a row before the account is locked."
+    )
+    lockout_minutes: float = Field(
+        15.0, gt=0, description="How long a locked account refuses every sign-in."
+    )
+    token_ttl_days: float = Field(
+        30.0, gt=0, description="A personal token made by `aijia login` expires after this."
+    )
+    min_password_length: int = Field(12, ge=8, le=1024, description="Shorter ones are refused.")
+    token_store: Literal["file", "keyring"] = Field(
+        "file",
+        description="Where `aijia login` keeps the token: a 0600 file (token_file) or the OS "
+        "keyring (needs `keyring`, service 'aijia').",
+    )
+    token_file: Path | None = Field(
+        None, description="Default: $XDG_CONFIG_HOME/aijia/token (dir 0700, file 0600)."
+    )
+
+
 class WebhookSettings(_Section):
+    """One POST per gate change (agent/gates/notify.py), signed when `secret` is set."""
+
     url: str | None = Field(
-        None, description="POST a JSON notice here when a gate opens. Empty: no webhook."
+        None, description="POST a notice here on every gate change. Empty: no webhook."
     )
     timeout_s: float = Field(2.0, gt=0, le=30, description="Give up after this; never fails a run.")
     headers: dict[str, Any] = Field(
         default_factory=dict, description="Extra headers (values may be secret references)."
     )
+    secret: dict[str, Any] | None = Field(
+        None,
+        description="Shared secret as a reference ({$env: NAME}, {$file: …}, {$keyring: …}). "
+        "Set: every POST carries X-Aijia-Timestamp, X-Aijia-Delivery and X-Aijia-Signature "
+        "(v1=hex HMAC-SHA256 of '{timestamp}.{body}'); receivers check it with "
+        "agent/gates/webhook_verify.py. Empty: unsigned.",
+    )
+    format: Literal["json", "slack"] = Field(
+        "json",
+        description="json: the notice as JSON; slack: a Block Kit message (text, fields, a "
+        "button to the gate) that a Slack incoming webhook posts as is.",
+    )
+
+    @field_validator("secret", mode="before")
+    @classmethod
+    def _secret_is_a_reference(cls, value: Any) -> Any:
+        from agent.core.secrets import SecretRef, is_ref
+
+        if value is not None:
+            if not is_ref(value):
+                raise ValueError(
+                    "webhook.secret must be a secret reference such as {$env: AIJIA_WEBHOOK_SECRET}"
+                    ", never the secret itself"
+                )
+            SecretRef.model_validate(value)
+        return value
+
+
+NOTICE_EVENTS = (
+    "gate_opened",
+    "approval_recorded",
+    "gate_approved",
+    "gate_rejected",
+    "gate_expired",
+    "run_committed",
+    "commit_failed",
+    "commit_retry",
+)
+
+
+class NotifySettings(_Section):
+    """Other channels for the same notices, through apprise URLs (agent/gates/notify.py)."""
+
+    urls: list[str | dict[str, Any]] = Field(
+        default_factory=list,
+        description="apprise URLs, e.g. mailto://user:pass@example.com, tgram://TOKEN/CHAT, "
+        "json://host/path; an entry may be a secret reference ({$env: NAME}) since these "
+        "URLs hold tokens. Empty: none.",
+    )
+    events: list[str] = Field(
+        default_factory=lambda: list(NOTICE_EVENTS),
+        description="Which gate changes are sent (webhook and apprise): "
+        + ", ".join(NOTICE_EVENTS)
+        + ". Default: all.",
+    )
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(NOTICE_EVENTS))
+        if unknown:
+            raise ValueError(f"unknown notice events {unknown} (known: {list(NOTICE_EVENTS)})")
+        return value
+
+    @field_validator("urls")
+    @classmethod
+    def _references(cls, value: list[str | dict[str, Any]]) -> list[str | dict[str, Any]]:
+        from agent.core.secrets import SecretRef
+
+        for item in value:
+            if isinstance(item, dict):
+                SecretRef.model_validate(item)
+        return value
+
+
+class ConsoleSettings(_Section):
+    """The review console (`aijia serve`) as reviewers reach it."""
+
+    public_url: str = Field(
+        "",
+        description="The console's base URL as reviewers open it, e.g. https://aijia.example.com; "
+        "notices and `gates show` link to {public_url}/gates/{gate_id}. Empty: no link.",
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError(f"console.public_url {value!r} must start with https:// or http://")
+        return value
+
+    def gate_link(self, gate_id: str) -> str | None:
+        """The deep link to a gate's page, or None when no public URL is configured."""
+        return f"{self.public_url}/gates/{gate_id}" if self.public_url else None
 
 
 class SourceSettings(_Section):
@@ -390,8 +524,17 @@ class Settings(_Section):
         default_factory=PolicySettings,
         description="Who may run and approve what (agent/gates/policy.py).",
     )
+    accounts: AccountsSettings = Field(
+        default_factory=AccountsSettings, description="Accounts, sign-in and personal tokens."
+    )
     webhook: WebhookSettings = Field(
-        default_factory=WebhookSettings, description="Notify when a gate opens."
+        default_factory=WebhookSettings, description="A POST on every gate change."
+    )
+    notify: NotifySettings = Field(
+        default_factory=NotifySettings, description="Gate changes to other channels (apprise)."
+    )
+    console: ConsoleSettings = Field(
+        default_factory=ConsoleSettings, description="The review console's public address."
     )
     scheduler: SchedulerSettings = Field(
         default_factory=SchedulerSettings, description="The built-in scheduler daemon."

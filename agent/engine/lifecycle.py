@@ -34,18 +34,22 @@ from agent.gates.decide import (
     expire_gate,
     initiator_of,
     iso,
+    parse_time,
     record_auto_approval,
 )
+from agent.gates.notify import gate_changed
+from agent.gates.policy import Policy
 from agent.gates.recorder import OWNER, GateRecorder, latest_gate, retries_since_approval
 from agent.gates.trust import require_verified
 from evidence.leases import LeaseHeld
+
+EXPIRED = "gate_expired"  # notice event (agent/gates/notices.py)
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser
 
     from agent.core.settings import Settings
     from agent.engine.result import RunResult
-    from agent.gates.policy import Policy
     from agent.recipes.model import Recipe
     from evidence.api import RunRecord
     from evidence.gates import GateRecord
@@ -89,7 +93,9 @@ def approved_gate(
     ttl = settings.policy.approval_ttl_hours
     expires = approval_expiry(store, gate, ttl)
     if expires is not None and (now or datetime.now(UTC)) >= expires:
-        expire_gate(store, gate, why=f"approval expired at {iso(expires)}")
+        why = f"approval expired at {iso(expires)}"
+        expire_gate(store, gate, why=why)
+        gate_changed(store, settings, Policy(settings.policy), gate.gate_id, EXPIRED, reason=why)
         raise GateError(
             f"the approval of gate {gate.gate_id} expired at {iso(expires)} "
             f"(policy.approval_ttl_hours = {ttl:g}); run {run_id} is closed as expired",
@@ -140,7 +146,33 @@ async def commit_approved(
         )
     elif result.state is RunState.FAILED:
         store.gate_transition(gate.gate_id, "approved", "expired", reason="the run failed")
+    notify_commit(recorder, gate.gate_id, result)
     return result
+
+
+def notify_commit(recorder: GateRecorder, gate_id: str, result: RunResult) -> None:
+    """The notice for how a commit ended: run_committed, commit_retry (nothing was sent;
+    the approval holds) or commit_failed (failed, or in doubt: reconcile decides). Drift
+    needs none here: the new gate sends its own `gate_opened`."""
+    outputs = {k: v for k, v in result.outputs.items() if isinstance(v, (str, int, float))}
+    if result.state is RunState.DONE:
+        event, why, detail = "run_committed", None, outputs
+    elif result.pause_reason == "retry":
+        retry = retries_since_approval(recorder.store, result.run_id or "")
+        event, why, detail = "commit_retry", result.error, dict(retry[-1]) if retry else {}
+    elif result.state in (RunState.FAILED, RunState.IN_DOUBT):
+        event, why, detail = "commit_failed", result.error, {"run_state": result.state.value}
+    else:
+        return
+    gate_changed(
+        recorder.store,
+        recorder.settings,
+        recorder.policy,
+        gate_id,
+        event,
+        reason=why,
+        detail=detail,
+    )
 
 
 def finish_done(
@@ -158,6 +190,25 @@ def finish_done(
         tx.finish_run(run_id, outputs=outputs)
         tx.transition(run_id, run.state, RunState.DONE, reason=reason)
         tx.gate_transition(gate_id, "approved", "used", reason=reason)
+
+
+def expire_overdue_gates(
+    store: EvidenceStore, settings: Settings, policy: Policy, now: datetime | None = None
+) -> list[str]:
+    """Pending gates past their expiry -> `expired` (with their runs), each with its
+    `gate_expired` notice. For a sweeper (the commit worker, a schedule): without one, an
+    overdue gate is closed when someone next tries to decide it. Returns the gate ids."""
+    moment = now or datetime.now(UTC)
+    closed = []
+    for gate in store.list_gates(state="pending"):
+        if gate.expires_at is None or moment < parse_time(gate.expires_at):
+            continue
+        why = f"gate expired at {gate.expires_at}"
+        expire_gate(store, gate, why=why)
+        if store.get_gate(gate.gate_id).state == "expired":
+            closed.append(gate.gate_id)
+            gate_changed(store, settings, policy, gate.gate_id, EXPIRED, reason=why)
+    return closed
 
 
 def repair_done_gates(store: EvidenceStore, run_id: str | None = None) -> list[str]:
@@ -227,6 +278,7 @@ def close_run(
             tx.transition(run_id, run.state, RunState.FAILED, reason=why)
     finally:
         store.release_commit_lease(run_id, lease.token)
+    gate_changed(store, settings, policy, gate.gate_id, "commit_failed", reason=why)
     return store.get_run(run_id)
 
 

@@ -1,9 +1,14 @@
 """Deciding a gate: approve (maybe one of two), reject, expire — each once, recorded with who.
 
     view = gate_view(store, policy, gate_id)               # what a reviewer sees
-    decision = approve_gate(store, policy, gate_id, user="reviewer", note="ok")
+    decision = approve_gate(store, policy, gate_id, user="reviewer", note="ok",
+                            proof="token t-…")      # how "reviewer" was proven
     if decision.complete: …the run is approved; `Aijia.resume` (or the worker) commits it
     reject_gate(store, policy, gate_id, user="reviewer", reason="wrong order")
+
+Each decision records who decided and how their identity was proven (`proof`,
+`agent.gates.identity`) in its `approved`/`rejected` event, which the transaction seals and
+signs: a signed statement of who approved, not a name someone typed.
 
 Exactly once: every decision is checked and recorded in one store transaction
 (`with store.transaction() as tx:`, SQLite BEGIN IMMEDIATE): the gate must still be `pending`
@@ -130,6 +135,7 @@ class Decision:
     complete: bool  # the gate got every approval it needs: the run is `approved`
     approvals: int  # distinct approvers of this bind hash so far
     needed: int
+    proof: str | None = None  # how `user` was proven (agent.gates.identity)
 
 
 def _expired(gate: GateRecord, now: datetime) -> bool:
@@ -170,7 +176,13 @@ def _refuse_if_closed(gate: GateRecord, run: RunRecord, now: datetime) -> None:
 
 
 def _check_decider(
-    store: EvidenceStore, policy: Policy, view: GateView, user: str, *, rejecting: bool
+    store: EvidenceStore,
+    policy: Policy,
+    view: GateView,
+    user: str,
+    *,
+    rejecting: bool,
+    proof: str | None = None,
 ) -> None:
     try:
         policy.check_may_approve(
@@ -181,11 +193,10 @@ def _check_decider(
             already=() if rejecting else view.approved_by,
         )
     except PolicyError as exc:
-        store.append_event(
-            view.gate.run_id,
-            "approval_refused",
-            {"gate_id": view.gate.gate_id, "user": user, "reason": exc.message},
-        )
+        refused = {"gate_id": view.gate.gate_id, "user": user, "reason": exc.message}
+        if proof is not None:
+            refused["proof"] = proof
+        store.append_event(view.gate.run_id, "approval_refused", refused)
         raise
 
 
@@ -197,19 +208,26 @@ def approve_gate(
     user: str,
     note: str = "",
     now: datetime | None = None,
+    proof: str | None = None,
 ) -> Decision:
-    """Record `user`'s approval; GateError/PolicyError (with the rule) when refused."""
+    """Record `user`'s approval (proven by `proof`); GateError/PolicyError (with the rule)
+    when refused."""
     now = now or datetime.now(UTC)
     view = gate_view(store, policy, gate_id)
     if view.gate.state == "pending" and _expired(view.gate, now):
         expire_gate(store, view.gate, why=f"gate expired at {view.gate.expires_at}")
     _refuse_if_closed(view.gate, view.run, now)
-    _check_decider(store, policy, view, user, rejecting=False)
-    return _approve_atomically(store, policy, view, user, note, now)
+    _check_decider(store, policy, view, user, rejecting=False, proof=proof)
+    return _approve_atomically(store, view, user, note, now, proof)
 
 
 def _approve_atomically(
-    store: EvidenceStore, policy: Policy, view: GateView, user: str, note: str, now: datetime
+    store: EvidenceStore,
+    view: GateView,
+    user: str,
+    note: str,
+    now: datetime,
+    proof: str | None,
 ) -> Decision:
     gate, needed = view.gate, view.needs.approvals
     with store.transaction() as tx:  # one transaction: see the module docstring
@@ -228,13 +246,16 @@ def _approve_atomically(
             bind_hash=gate.bind_hash,
             note=note,
             at=iso(now),
+            proof=proof,
         )
         approvers.add(user)
         complete = len(approvers) >= needed
         if complete:
             _move_gate(tx, gate, "approved", None)
             _move_run(tx, gate, RunState.APPROVED, f"approved by {', '.join(sorted(approvers))}")
-    return Decision(gate.gate_id, gate.run_id, user, "approved", complete, len(approvers), needed)
+    return Decision(
+        gate.gate_id, gate.run_id, user, "approved", complete, len(approvers), needed, proof
+    )
 
 
 def _move_gate(tx: Transaction, gate: GateRecord, target: str, reason: str | None) -> None:
@@ -256,23 +277,30 @@ def reject_gate(
     user: str,
     reason: str,
     now: datetime | None = None,
+    proof: str | None = None,
 ) -> Decision:
-    """Reject: the gate and its run close as `rejected`; nothing was committed."""
+    """Reject (as `user`, proven by `proof`): the gate and its run close as `rejected`;
+    nothing was committed."""
     now = now or datetime.now(UTC)
     if not reason.strip():
         raise GateError("a rejection needs a reason", hint="aijia reject ID --reason '…'")
     view = gate_view(store, policy, gate_id)
     _refuse_if_closed(view.gate, view.run, now)
-    _check_decider(store, policy, view, user, rejecting=True)
+    _check_decider(store, policy, view, user, rejecting=True, proof=proof)
     gate, why = view.gate, f"rejected by {user}"
     with store.transaction() as tx:  # gate, decision and run together: see the docstring
         _refuse_if_closed(tx.gate(gate_id), tx.run(gate.run_id), now)  # raises: rolled back
         _move_gate(tx, gate, "rejected", why)
         tx.record_approval(
-            gate_id, approver=user, decision="rejected", bind_hash=gate.bind_hash, note=reason
+            gate_id,
+            approver=user,
+            decision="rejected",
+            bind_hash=gate.bind_hash,
+            note=reason,
+            proof=proof,
         )
         _move_run(tx, gate, RunState.REJECTED, why)
-    return Decision(gate_id, gate.run_id, user, "rejected", True, 0, view.needs.approvals)
+    return Decision(gate_id, gate.run_id, user, "rejected", True, 0, view.needs.approvals, proof)
 
 
 def approval_expiry(store: EvidenceStore, gate: GateRecord, ttl_hours: float) -> datetime | None:
@@ -299,6 +327,7 @@ def record_auto_approval(store: EvidenceStore, gate: GateRecord, *, why: str) ->
             decision="approved",
             bind_hash=gate.bind_hash,
             note=why,
+            proof=AUTO_APPROVER,
         )
         _move_run(tx, gate, RunState.APPROVED, "auto-approved")
     return True

@@ -6,6 +6,12 @@
     policy.check_may_approve("reviewer", action="refund", needs=needs,
                              initiator="lead", already=["supervisor"])
 
+Who has which roles: an account's roles come from its account (`aijia users`, in the
+evidence store), and win over `policy.users`, which names the identities that are not
+accounts (an OS user with `policy.trust_os_user`, the scheduler's user, names given by
+embedding code); a disabled account has no roles. How a user is proven is
+`agent.gates.identity`'s job; this module trusts the name it is given.
+
 Rules, in the order they are checked (each refusal is a PolicyError that names the rule):
 unknown users have no rights; a role grants running recipes (`run`) and approving actions
 (`approve`, '*' = all); the initiator of a run never approves it; an action may require a role
@@ -16,7 +22,7 @@ threshold counts as above it, and an amount that cannot be read counts as above 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -68,22 +74,40 @@ def _above(limits: Mapping[str, Decimal], amount: Decimal | None, currency: str 
     return amount > limits[currency]
 
 
+# Reads every account's roles (name -> roles; a disabled account: []), e.g.
+# `EvidenceStore.account_roles`; read at each decision, so a change applies at once.
+AccountRoles = Callable[[], Mapping[str, list[str]]]
+
+
 class Policy:
-    def __init__(self, settings: PolicySettings) -> None:
+    def __init__(self, settings: PolicySettings, accounts: AccountRoles | None = None) -> None:
         self.settings = settings
+        self._accounts = accounts
 
     # ------------------------------------------------------------------ who is who
 
+    def roles_map(self) -> dict[str, list[str]]:
+        """Everyone with roles: `policy.users`, overridden by the accounts (which win)."""
+        merged = {u: list(r) for u, r in self.settings.users.items()}
+        if self._accounts is not None:
+            merged.update({u: list(r) for u, r in self._accounts().items()})
+        return merged
+
     def roles_of(self, user: str) -> list[str]:
+        if self._accounts is not None:
+            accounts = self._accounts()
+            if user in accounts:
+                return list(accounts[user])
         return list(self.settings.users.get(user, []))
 
     def _known(self, user: str, doing: str) -> list[str]:
         roles = self.roles_of(user)
         if not roles:
-            known = ", ".join(sorted(self.settings.users)) or "nobody"
             raise PolicyError(
-                f"user {user!r} is not in the policy, so may not {doing}",
-                hint=f"act as a listed user (--as USER or AIJIA_USER); listed: {known}",
+                f"user {user!r} is not in the policy (no enabled account, not in "
+                f"policy.users), so may not {doing}",
+                hint="sign in as a user with a role (`aijia login`); an admin gives roles "
+                "with `aijia users add`",
             )
         return roles
 
@@ -135,16 +159,21 @@ class Policy:
             why.append(f"{action} is auto-approved by policy")
         return Requirements(action, approvals, role, auto, amount, currency, why)
 
-    def may_approve(self, user: str, action: str, needs: Requirements) -> bool:
-        roles = self.roles_of(user)
+    def may_approve(
+        self, user: str, action: str, needs: Requirements, roles: list[str] | None = None
+    ) -> bool:
+        roles = self.roles_of(user) if roles is None else roles
         if not any(self._grants(r, "approve", action) for r in roles):
             return False
         return needs.role is None or needs.role in roles
 
     def approvers(self, action: str, needs: Requirements, *, initiator: str | None) -> list[str]:
-        """The listed users who could approve (the initiator excluded)."""
+        """The users with roles (accounts and `policy.users`) who could approve (the
+        initiator excluded)."""
         return sorted(
-            u for u in self.settings.users if u != initiator and self.may_approve(u, action, needs)
+            u
+            for u, roles in self.roles_map().items()
+            if u != initiator and self.may_approve(u, action, needs, roles)
         )
 
     def check_may_approve(

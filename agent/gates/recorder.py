@@ -3,7 +3,8 @@
 `GateRecorder` is the store as the engine sees it (`evidence.api.EvidenceSink`), plus two
 things policy adds: it records who started the run (the `run_initiated` event, in the run's
 chain, so separation of duties can be checked later), and it records each gate with what
-policy requires (approvals, expiry) and tells the webhook. The facade builds one per run.
+policy requires (approvals, expiry) and sends the `gate_opened` notice
+(agent/gates/notify.py). The facade builds one per run.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from agent.core.errors import GateError
 from agent.core.states import RunState
-from agent.gates.decide import INITIATED, initiator_of, iso
-from agent.gates.notify import notify_gate_opened
+from agent.gates.decide import INITIATED, iso
+from agent.gates.notify import gate_changed
 from agent.gates.policy import Policy
 
 if TYPE_CHECKING:
@@ -71,27 +72,8 @@ class GateRecorder:
             required_approvals=needs.approvals,
             expires_at=iso(datetime.now(UTC) + ttl),
         )
-        run = self.store.get_run(run_id)
-        initiator = initiator_of(self.store, run_id)
-        notice = {
-            "gate_id": gate.gate_id,
-            "run_id": run_id,
-            "recipe": run.recipe,
-            "site": run.site,
-            "action": action,
-            "summary": gate.summary,
-            "binds": dict(gate.binds),
-            "initiator": initiator,
-            "requires": needs.describe(),
-            "approvers": self.policy.approvers(action, needs, initiator=initiator),
-            "expires_at": gate.expires_at,
-        }
-
-        def record(kind: str, data: dict[str, Any]) -> None:
-            self.store.append_event(run_id, kind, {"gate_id": gate.gate_id, **data})
-
         if not needs.auto:  # nobody needs to act on a gate policy approves itself
-            notify_gate_opened(self.settings.webhook, notice, record)
+            gate_changed(self.store, self.settings, self.policy, gate.gate_id, "gate_opened")
         return gate
 
     # ------------------------------------------------------------------ the store's own

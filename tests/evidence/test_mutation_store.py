@@ -2,7 +2,9 @@
 
 The store is built once per module through the store API (no browser): a finished run with
 screenshots, DOM and an approved gate; a run approved by two people; a rejected gate; a
-paused run; an in_doubt run; cases (one closed); a schedule fire with items; a pruned run.
+paused run; an in_doubt run; cases (one closed); a schedule fire with items; a pruned run;
+accounts (an admin, a reviewer with a failed sign-in) and their tokens (one revoked);
+approvals that record how their approver was proven.
 Each mutation is applied to a fresh copy of the database and the root log (artifact files
 are restored after the ones that change them), then the real `evidence.verify.verify` runs
 on the copy in this process. MUTATIONS sets how many (AIJIA_MUTATIONS overrides it).
@@ -82,6 +84,20 @@ def _gated(store: EvidenceStore, *, case: str | None, amount: str, approvals: in
     return run, gate
 
 
+def _accounts(store: EvidenceStore) -> None:
+    """Accounts and tokens through the store API (hashes need not be real argon2 here:
+    verify compares rows with the ledger, it never checks a password)."""
+    store.add_user("ada", roles=["admin"], password_hash="$argon2id$ada", created_by="bootstrap")
+    store.add_user("sam", roles=["reviewer"], password_hash="$argon2id$sam", created_by="ada")
+    store.update_user("sam", "login_failed", by=None, failed_logins=1)
+    for label in ("cli", "laptop"):
+        token = store.add_token(
+            "sam", token_sha256=label * 8, label=label, expires_at="2030-01-01T00:00:00Z", by="sam"
+        )
+    store.touch_token(token.token_id, "2026-11-26T06:00:00.000000Z")
+    assert store.revoke_token(token.token_id, by="ada")
+
+
 def build(root: Path) -> tuple[list[str], str]:
     with EvidenceStore(root) as store:
         gone = new_run(store)  # pruned at once: only the prune log and the ledger remain
@@ -89,10 +105,15 @@ def build(root: Path) -> tuple[list[str], str]:
         assert store.prune(timedelta(0), reason="test retention").pruned == [gone.run_id]
 
         done = full_run(store, case_id="TICKET-1")
+        _accounts(store)
         two, gate = _gated(store, case="TICKET-2", amount="250.00", approvals=2)
-        for who in ("sam", "kim"):
+        for who, proof in (("sam", "token t-1"), ("kim", None)):
             store.record_approval(
-                gate.gate_id, approver=who, decision="approved", bind_hash=gate.bind_hash
+                gate.gate_id,
+                approver=who,
+                decision="approved",
+                bind_hash=gate.bind_hash,
+                proof=proof,
             )
         with store.transaction() as tx:
             tx.gate_transition(gate.gate_id, "pending", "approved")

@@ -3,13 +3,17 @@
 `gates` drives the facade in-process (`AsyncAijia` on the session's Chromium); `cli` runs
 the installed `aijia` command in subprocesses with a config file written for this test
 (sandbox URLs, a fresh data dir, the shipped policy) — the way reviewers and schedulers use it.
+The CLI proves who acts: `cli` gives the sandbox team (lead, reviewer, supervisor, manager)
+accounts with the roles the shipped policy lists, and each command of `cli(…, user=NAME)`
+carries NAME's personal token in $AIJIA_TOKEN; a name without an account (mallory) and
+`user=None` carry none, and this config does not trust the OS user.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,45 +87,84 @@ def gates(run: Any, chromium: Any, product: Settings, store: Any, sandbox: Any) 
 class Cli:
     """`aijia …` in a subprocess, with this test's config and the sandbox passwords."""
 
-    def __init__(self, config: Path, env: dict[str, str]) -> None:
+    def __init__(self, config: Path, env: dict[str, str], tokens: dict[str, str]) -> None:
         self.config, self.env = config, env
+        self.tokens = tokens  # user -> a personal token of theirs
 
     def argv(self, *args: str) -> list[str]:
         return [aijia_command(), *args, "--config", str(self.config)]
 
-    def __call__(self, *args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
-        extra = ["--as", user] if user else []
+    def env_of(self, user: str | None) -> dict[str, str]:
+        """The environment of a command run by `user`: their token, or none."""
+        env = {k: v for k, v in self.env.items() if k != "AIJIA_TOKEN"}
+        if user is not None and user in self.tokens:
+            env["AIJIA_TOKEN"] = self.tokens[user]
+        return env
+
+    def __call__(
+        self, *args: str, user: str | None = None, stdin: str | None = None, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        """`aijia ARGS` as `user` (their token; None: no token), with `stdin` as its input
+        (default: none) and `env` added to its environment."""
         return subprocess.run(
-            self.argv(*args, *extra),
+            self.argv(*args),
             capture_output=True,
             text=True,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
+            env={**self.env_of(user), **env},
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
             timeout=120,
         )
 
     def popen(self, *args: str, user: str | None = None) -> subprocess.Popen[str]:
-        extra = ["--as", user] if user else []
         return subprocess.Popen(
-            self.argv(*args, *extra),
+            self.argv(*args),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=self.env,
+            env=self.env_of(user),
             stdin=subprocess.DEVNULL,
         )
 
 
+TEAM = ("lead", "reviewer", "supervisor", "manager")  # accounts `cli` makes, with tokens
+PASSWORD = "correct horse battery staple"
+
+
+def make_accounts(evidence: Any, settings: Settings, names: Sequence[str]) -> dict[str, str]:
+    """An admin (the bootstrap account) and an account per name with the roles policy.users
+    lists for it; returns name -> a personal token (minted as `aijia login` does)."""
+    from agent.gates.accounts import add_user
+    from agent.gates.identity import as_identity, new_token, token_digest
+
+    if not evidence.count_users():
+        add_user(evidence, settings, "admin", roles=["admin"], password=PASSWORD, actor=None)
+    tokens = {}
+    for name in ("admin", *names):
+        if name != "admin":
+            roles = settings.policy.users[name]
+            actor = as_identity("admin")
+            add_user(evidence, settings, name, roles=roles, password=PASSWORD, actor=actor)
+        tokens[name] = new_token()
+        evidence.add_token(
+            name, token_sha256=token_digest(tokens[name]), label="test", expires_at=None, by=name
+        )
+    return tokens
+
+
 @pytest.fixture
-def cli(product: Settings, sandbox: Any, tmp_path: Path) -> Iterator[Cli]:  # noqa: F811
+def cli(product: Settings, sandbox: Any, store: Any, tmp_path: Path) -> Iterator[Cli]:  # noqa: F811
     raw = yaml.safe_load((PROJECT_ROOT / "config.yaml").read_text(encoding="utf-8"))
     raw["data_dir"] = str(product.data_dir)
     raw["browser"]["default_timeout_ms"] = product.browser.default_timeout_ms
     raw["policy"]["commit_lease_s"] = CLI_LEASE_S  # a killed committer's lease expires soon
+    raw["policy"]["trust_os_user"] = False  # every command proves its user with a token
+    raw["accounts"]["token_file"] = str(tmp_path / "token")  # `aijia login` in this test
     for name, url in sandbox.base_urls.items():
         raw["sites"][name]["base_url"] = url.rstrip("/")
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(raw), encoding="utf-8")
     env = {**os.environ, **sandbox.env(), "AIJIA_RECIPES": str(PROJECT_ROOT / "recipes")}
     env.pop("AIJIA_USER", None)
-    yield Cli(config, env)
+    env.pop("AIJIA_TOKEN", None)
+    yield Cli(config, env, make_accounts(store, product, TEAM))

@@ -15,7 +15,7 @@ import pytest
 from agent.core.errors import PolicyError
 from agent.core.settings import ActionPolicy, PolicySettings, WebhookSettings
 from agent.core.states import RunState
-from agent.gates.notify import notify_gate_opened
+from agent.gates.notify import gate_changed
 from agent.gates.policy import AUTO_APPROVER, Policy
 from tests.gates.conftest import FLAVOR, Gates
 
@@ -135,7 +135,7 @@ def test_a_gate_fires_the_webhook_and_a_dead_webhook_is_only_logged(gates: Gates
     assert notice["initiator"] == "lead" and "reviewer" in notice["approvers"]
     assert "webhook_sent" in [e.kind for e in gates.store.events(prepared.run_id)]
 
-    logged: list[tuple[str, dict[str, Any]]] = []
-    dead = WebhookSettings(url="http://127.0.0.1:9/nothing", timeout_s=0.5)
-    sent = notify_gate_opened(dead, {"gate_id": "g-1"}, lambda k, d: logged.append((k, d)))
-    assert sent is False and logged[0][0] == "webhook_failed"
+    gates.settings.webhook = WebhookSettings(url="http://127.0.0.1:9/nothing", timeout_s=0.5)
+    sent = gate_changed(gates.store, gates.settings, gates.policy, prepared.gate_id, "gate_opened")
+    assert sent == ["webhook_failed"]
+    assert "webhook_failed" in [e.kind for e in gates.store.events(prepared.run_id)]

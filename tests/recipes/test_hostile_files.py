@@ -48,10 +48,10 @@ def arguments(case: Case, path: Path, config: Path) -> list[str]:
     if case.reader == "recipe":
         return ["recipes", "validate", str(path)]
     if case.reader == "run_recipe":
-        return ["run", str(path), "-i", "order_id=A1", "--as", "lead", "-c", str(config)]
+        return ["run", str(path), "-i", "order_id=A1", "-c", str(config)]
     if case.reader == "config":
         return ["runs", "list", "-c", str(path)]
-    return ["run", str(LOOKUP), "-f", str(path), "--as", "lead", "-c", str(config)]
+    return ["run", str(LOOKUP), "-f", str(path), "-c", str(config)]
 
 
 def test_the_corpus_is_big_and_covers_every_reader() -> None:
@@ -64,7 +64,7 @@ def test_the_corpus_is_big_and_covers_every_reader() -> None:
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_hostile_file_is_refused(case: Case, tmp_path: Path, config: Path) -> None:
     path = case.make(tmp_path)
-    runner = CliRunner(env={"COLUMNS": "200", "AIJIA_USER": "lead"})
+    runner = CliRunner(env={"COLUMNS": "200"})
     started = time.monotonic()
     result = runner.invoke(app, arguments(case, path, config))
     elapsed = time.monotonic() - started

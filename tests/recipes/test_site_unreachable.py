@@ -80,7 +80,7 @@ def test_a_closed_port_is_exit_4_and_a_failed_run_with_the_reason(
 ) -> None:
     base_url = f"http://127.0.0.1:{closed_port}"
     config = _config(tmp_path, base_url)
-    done = _aijia("run", str(_recipe(tmp_path)), "--as", "lead", "-c", str(config), "--json")
+    done = _aijia("run", str(_recipe(tmp_path)), "-c", str(config), "--json")
     assert done.returncode == 4, done.stderr[-2000:] + done.stdout[-2000:]
     assert "Traceback" not in done.stderr
     [line] = done.stdout.splitlines()
@@ -99,7 +99,7 @@ def test_a_closed_port_is_exit_4_and_a_failed_run_with_the_reason(
 def test_a_first_page_that_never_answers_is_exit_4(tmp_path: Path, silent_port: int) -> None:
     config = _config(tmp_path, f"http://127.0.0.1:{silent_port}")
     recipe = _recipe(tmp_path, goto="goto: /\n    timeout: 1.5\n    retries: 1")
-    done = _aijia("run", str(recipe), "--as", "lead", "-c", str(config))
+    done = _aijia("run", str(recipe), "-c", str(config))
     assert done.returncode == 4, done.stderr[-2000:] + done.stdout[-2000:]
     assert "is unreachable: it did not answer before the timeout" in done.stdout + done.stderr
 
@@ -109,7 +109,7 @@ def test_a_browser_that_cannot_start_is_exit_4(tmp_path: Path, closed_port: int)
     fake.write_text("#!/bin/sh\nexit 1\n", encoding="utf-8")
     fake.chmod(0o755)
     config = _config(tmp_path, f"http://127.0.0.1:{closed_port}", executable_path=str(fake))
-    done = _aijia("run", str(_recipe(tmp_path)), "--as", "lead", "-c", str(config))
+    done = _aijia("run", str(_recipe(tmp_path)), "-c", str(config))
     assert done.returncode == 4, done.stderr[-2000:] + done.stdout[-2000:]
     assert "Chromium failed to start" in done.stderr
     assert "Traceback" not in done.stderr
