@@ -511,6 +511,11 @@ class SchedulerSettings(_Section):
     resume_after_s: float = Field(
         10.0, ge=0, description="…once they have waited this long (leaves the approver first go)."
     )
+    sweep: bool = Field(
+        True,
+        description="Also close gates past their expiry (with their notice) and settle runs "
+        "left committing by a committer whose lease lapsed, through reconcile.",
+    )
 
 
 class Settings(_Section):

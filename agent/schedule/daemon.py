@@ -10,8 +10,10 @@ Each tick: renew the daemon lock, then for every enabled schedule compute the du
 the misfire grace is claimed as `missed`; a slot due while the schedule's previous fire still
 runs is claimed as `skipped` (overlap: skip) or waits for it (overlap: queue). On start, fires
 left open by a daemon that died are picked up and finish their remaining rows. The daemon also
-commits runs approved with `--no-resume` (`AsyncAijia.resume`, exactly once each). Every run
-starts through the facade, as the scheduler's policy user.
+commits runs approved with `--no-resume` (`AsyncAijia.resume`, exactly once each), and (with
+`scheduler.sweep`) closes overdue gates and settles runs left `committing` by a committer
+whose lease lapsed, through reconcile. Every run starts through the facade, as the
+scheduler's policy user.
 
 The clock and the fire executor are injectable: tests drive `tick(now)` with a controlled clock.
 """
@@ -20,13 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from agent.core.errors import AgentError, ScheduleError
 from agent.core.states import RunState
+from agent.engine.lifecycle import expire_overdue_gates
 from agent.gates.recorder import retries_since_approval
 from agent.schedule.fire import Log, execute_fire
 from agent.schedule.times import Due, due_slot, next_slot, parse_slot, slot_key
@@ -284,6 +287,20 @@ class Scheduler:
         if now - self._last_resume_check < timedelta(seconds=5):
             return
         self._last_resume_check = now
+        if self.settings.scheduler.sweep:
+            for gate_id in expire_overdue_gates(
+                self.store, self.settings, self.aijia.policy, now=now
+            ):
+                self.log("gate_expired", gate_id=gate_id)
+        stuck = (
+            [
+                r.run_id
+                for r in self.store.list_runs(state=RunState.COMMITTING.value)
+                if self._lease_lapsed(r.run_id, now)
+            ]
+            if self.settings.scheduler.sweep
+            else []
+        )
         wait = timedelta(seconds=self.settings.scheduler.resume_after_s)
         cutoff = (now - wait).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         due = now.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -292,8 +309,17 @@ class Scheduler:
             for r in self.store.list_runs(state=RunState.APPROVED.value)
             if r.updated_at <= cutoff and self._retry_due(r.run_id, due)
         ]
-        if waiting:
-            self._resuming = asyncio.create_task(self._resume(waiting))
+        if waiting or stuck:
+            self._resuming = asyncio.create_task(self._resume(waiting, stuck))
+
+    def _lease_lapsed(self, run_id: str, now: datetime) -> bool:
+        """A `committing` run nobody is committing any more: its committer's lease is gone
+        or expired (the process died after the request was released, or before)."""
+        lease = self.store.commit_lease(run_id)
+        return lease is None or not lease.live(now)
+
+    def _approved(self, run_id: str) -> bool:
+        return self.store.get_run(run_id).state is RunState.APPROVED
 
     def _retry_due(self, run_id: str, now: str) -> bool:
         """False while the run's last attempt found the site down and its next attempt
@@ -301,7 +327,21 @@ class Scheduler:
         retries = retries_since_approval(self.store, run_id)
         return not retries or str(retries[-1].get("next_at") or "") <= now
 
-    async def _resume(self, run_ids: list[str]) -> None:
+    async def _resume(self, run_ids: list[str], stuck: Sequence[str] = ()) -> None:
+        """Settle runs left `committing` by a dead committer through reconcile (it reads the
+        back office for the agent's own reference; a run it cannot decide stays in_doubt for
+        a person), then commit the approved ones, once each."""
+        user = self.settings.scheduler.user
+        for run_id in stuck:
+            if self.stop.is_set():
+                return
+            try:
+                settled = await self.aijia.reconcile(run_id, as_user=user)
+                self.log("commit_reconciled", run_id=run_id, state=settled.state.value)
+            except AgentError as exc:  # cannot tell (in_doubt), or a live committer again
+                self.log("commit_not_reconciled", run_id=run_id, error=str(exc).splitlines()[0])
+        if stuck:  # a run reconcile found not committed is approved again: commit it now
+            run_ids = [*run_ids, *(r for r in stuck if self._approved(r))]
         for run_id in run_ids:
             if self.stop.is_set():
                 return

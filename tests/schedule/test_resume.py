@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from typing import Any
 
 from agent.core.states import RunState
@@ -93,3 +94,68 @@ def test_the_daemon_waits_for_the_retry_time_after_an_outage(
     assert store.get_run(prepared.run_id).state is RunState.DONE
     refunds = [r for r in sandbox.ledger("shoplane")["refunds"] if r["order_id"] == order.order_id]
     assert len(refunds) == 1
+
+
+def test_the_daemon_settles_a_run_a_dead_committer_left_committing(
+    sandbox: Any, run: Any, chromium: Any, product: Any, store: Any
+) -> None:
+    """A committer claimed the run (approved -> committing) and died before its request
+    reached the site, leaving no live lease: the daemon reconciles it (the refund with the
+    run's reference is not there, so the approval holds) and then commits it, once."""
+    order = sandbox.find_orders("shoplane", "delivered", limit=1)[0]
+    aijia = aijia_for(product, store, chromium)
+    prepared = run(
+        aijia.run(
+            "prepare_refund",
+            {"order_id": order.order_id, "amount": "1.10", "reason": "damaged"},
+            as_user="lead",
+            site="shoplane",
+        )
+    )
+    assert prepared.state is RunState.PAUSED and prepared.gate is not None, prepared.error
+    run(aijia.approve(prepared.gate.gate_id, as_user="reviewer"))
+    assert store.transition(prepared.run_id, RunState.APPROVED, RunState.COMMITTING)
+    assert store.commit_lease(prepared.run_id) is None  # nobody holds it: the committer died
+    product.scheduler.resume_after_s = 0
+    scheduler = aijia.scheduler()
+
+    async def tick() -> None:
+        await scheduler.tick()
+        if scheduler._resuming is not None:
+            await asyncio.gather(scheduler._resuming)
+
+    run(tick())
+    assert store.get_run(prepared.run_id).state is RunState.DONE
+    kinds = [e.kind for e in store.events(prepared.run_id)]
+    assert "reconcile_finished" in kinds and kinds.index("reconcile_finished") < kinds.index(
+        "action_done"
+    )
+    refunds = [r for r in sandbox.ledger("shoplane")["refunds"] if r["order_id"] == order.order_id]
+    assert len(refunds) == 1
+    assert store.verify([prepared.run_id]).ok
+
+
+def test_the_daemon_closes_a_gate_past_its_expiry(
+    sandbox: Any, run: Any, chromium: Any, product: Any, store: Any
+) -> None:
+    order = sandbox.find_orders("shoplane", "delivered", limit=1)[0]
+    aijia = aijia_for(product, store, chromium)
+    prepared = run(
+        aijia.run(
+            "prepare_refund",
+            {"order_id": order.order_id, "amount": "1.20", "reason": "damaged"},
+            as_user="lead",
+            site="shoplane",
+        )
+    )
+    assert prepared.state is RunState.PAUSED and prepared.gate is not None, prepared.error
+    gate = store.get_gate(prepared.gate.gate_id)
+    assert gate.state == "pending" and gate.expires_at is not None
+    expiry = datetime.fromisoformat(gate.expires_at.replace("Z", "+00:00"))
+    scheduler = aijia.scheduler()
+    run(scheduler.tick(expiry + timedelta(seconds=1)))
+    assert store.get_gate(gate.gate_id).state == "expired"
+    assert store.get_run(prepared.run_id).state is RunState.EXPIRED
+    assert [
+        r for r in sandbox.ledger("shoplane")["refunds"] if r["order_id"] == order.order_id
+    ] == []
