@@ -1,4 +1,5 @@
-"""The daemon commits runs approved with `--no-resume`, exactly once each."""
+"""The daemon commits runs approved with `--no-resume`, exactly once each, waits for a
+retry time, settles runs a dead committer left committing, and closes overdue gates."""
 
 from __future__ import annotations
 
@@ -11,20 +12,26 @@ from agent.gates.recorder import OWNER
 from tests.conftest import aijia_for
 
 
-def test_the_daemon_commits_an_approved_run_once(
-    sandbox: Any, run: Any, chromium: Any, product: Any, store: Any
-) -> None:
+def paused_refund(sandbox: Any, run: Any, aijia: Any, amount: str) -> tuple[Any, Any]:
+    """A ShopLane refund prepared by the lead, paused at its gate: (order, run result)."""
     order = sandbox.find_orders("shoplane", "delivered", limit=1)[0]
-    aijia = aijia_for(product, store, chromium)
     prepared = run(
         aijia.run(
             "prepare_refund",
-            {"order_id": order.order_id, "amount": "1.50", "reason": "damaged"},
+            {"order_id": order.order_id, "amount": amount, "reason": "damaged"},
             as_user="lead",
             site="shoplane",
         )
     )
     assert prepared.state is RunState.PAUSED and prepared.gate is not None, prepared.error
+    return order, prepared
+
+
+def test_the_daemon_commits_an_approved_run_once(
+    sandbox: Any, run: Any, chromium: Any, product: Any, store: Any
+) -> None:
+    aijia = aijia_for(product, store, chromium)
+    order, prepared = paused_refund(sandbox, run, aijia, "1.50")
     run(aijia.approve(prepared.gate.gate_id, as_user="reviewer"))  # as `approve --no-resume`
     assert store.get_run(prepared.run_id).state is RunState.APPROVED  # nobody resumed it yet
 
@@ -53,17 +60,8 @@ def test_the_daemon_waits_for_the_retry_time_after_an_outage(
 ) -> None:
     """An approved run whose resume found the site down is retried when its `commit_retry`
     says, not on every tick; once the site is back it commits once."""
-    order = sandbox.find_orders("shoplane", "delivered", limit=1)[0]
     aijia = aijia_for(product, store, chromium)
-    prepared = run(
-        aijia.run(
-            "prepare_refund",
-            {"order_id": order.order_id, "amount": "1.25", "reason": "damaged"},
-            as_user="lead",
-            site="shoplane",
-        )
-    )
-    assert prepared.state is RunState.PAUSED and prepared.gate is not None, prepared.error
+    order, prepared = paused_refund(sandbox, run, aijia, "1.25")
     run(aijia.approve(prepared.gate.gate_id, as_user="reviewer"))
     product.scheduler.resume_after_s = 0
     product.policy.commit_retry_s = [3600.0]
@@ -102,17 +100,8 @@ def test_the_daemon_settles_a_run_a_dead_committer_left_committing(
     """A committer claimed the run (approved -> committing) and died before its request
     reached the site, leaving no live lease: the daemon reconciles it (the refund with the
     run's reference is not there, so the approval holds) and then commits it, once."""
-    order = sandbox.find_orders("shoplane", "delivered", limit=1)[0]
     aijia = aijia_for(product, store, chromium)
-    prepared = run(
-        aijia.run(
-            "prepare_refund",
-            {"order_id": order.order_id, "amount": "1.10", "reason": "damaged"},
-            as_user="lead",
-            site="shoplane",
-        )
-    )
-    assert prepared.state is RunState.PAUSED and prepared.gate is not None, prepared.error
+    order, prepared = paused_refund(sandbox, run, aijia, "1.10")
     run(aijia.approve(prepared.gate.gate_id, as_user="reviewer"))
     assert store.transition(prepared.run_id, RunState.APPROVED, RunState.COMMITTING)
     assert store.commit_lease(prepared.run_id) is None  # nobody holds it: the committer died
@@ -138,17 +127,8 @@ def test_the_daemon_settles_a_run_a_dead_committer_left_committing(
 def test_the_daemon_closes_a_gate_past_its_expiry(
     sandbox: Any, run: Any, chromium: Any, product: Any, store: Any
 ) -> None:
-    order = sandbox.find_orders("shoplane", "delivered", limit=1)[0]
     aijia = aijia_for(product, store, chromium)
-    prepared = run(
-        aijia.run(
-            "prepare_refund",
-            {"order_id": order.order_id, "amount": "1.20", "reason": "damaged"},
-            as_user="lead",
-            site="shoplane",
-        )
-    )
-    assert prepared.state is RunState.PAUSED and prepared.gate is not None, prepared.error
+    order, prepared = paused_refund(sandbox, run, aijia, "1.20")
     gate = store.get_gate(prepared.gate.gate_id)
     assert gate.state == "pending" and gate.expires_at is not None
     expiry = datetime.fromisoformat(gate.expires_at.replace("Z", "+00:00"))
