@@ -9,8 +9,13 @@ from datetime import UTC, datetime, timedelta
 from agent.core.errors import InputError
 
 
+def iso(moment: datetime) -> str:
+    """`moment` as the store writes every time: UTC ISO 8601 with microseconds and a Z."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return iso(datetime.now(UTC))
 
 
 def new_id(prefix: str = "") -> str:

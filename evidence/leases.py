@@ -25,12 +25,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from evidence.ids import iso
+
 if TYPE_CHECKING:
     from evidence.transaction import Transaction
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)
@@ -45,7 +43,7 @@ class CommitLease:
     expires_at: str
 
     def live(self, now: datetime | None = None) -> bool:
-        return self.expires_at > _stamp(now or datetime.now(UTC))
+        return self.expires_at > iso(now or datetime.now(UTC))
 
 
 @dataclass(frozen=True)
@@ -78,7 +76,7 @@ class CommitLeases:
         lease belongs to someone else (a second acquire by the same process is refused too:
         a token is per claim, not per process)."""
         moment = now or datetime.now(UTC)
-        at, until = _stamp(moment), _stamp(moment + timedelta(seconds=lease_s))
+        at, until = iso(moment), iso(moment + timedelta(seconds=lease_s))
         with self.transaction() as tx:
             row = tx.one("SELECT * FROM commit_leases WHERE run_id = ?", [run_id])
             if row is not None:
@@ -96,7 +94,7 @@ class CommitLeases:
         """Extend the holder's lease by `lease_s` from now; False when it expired or another
         process took the run over (the holder must then stop: it is no longer the committer)."""
         moment = now or datetime.now(UTC)
-        at, until = _stamp(moment), _stamp(moment + timedelta(seconds=lease_s))
+        at, until = iso(moment), iso(moment + timedelta(seconds=lease_s))
         with self.transaction() as tx:
             cursor = tx.execute(
                 "UPDATE commit_leases SET renewed_at = ?, expires_at = ? "

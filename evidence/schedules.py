@@ -22,11 +22,11 @@ import socket
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from agent.core.errors import EvidenceError
-from evidence.ids import new_id, utc_now
+from evidence.ids import iso, new_id, utc_now
 from evidence.jsonvalue import dumps, loads
 from evidence.writer import pid_alive
 
@@ -74,10 +74,6 @@ class LockHolder:
 
 def this_process() -> str:
     return f"{os.getpid()}@{socket.gethostname()}"
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class ScheduleLedger:
@@ -275,13 +271,13 @@ class ScheduleLedger:
             ).fetchone()
             if row is not None:
                 held = LockHolder(*row)
-                expired = held.expires_at <= _iso(now)
+                expired = held.expires_at <= iso(now)
                 dead = held.host == host and not pid_alive(held.pid)
                 if not expired and not dead:
                     return None
                 tx.execute("DELETE FROM scheduler_lock WHERE name = ?", [LOCK_NAME])
             holder = LockHolder(
-                f"{pid}@{host}", pid, host, token, _iso(now + timedelta(seconds=lease_s))
+                f"{pid}@{host}", pid, host, token, iso(now + timedelta(seconds=lease_s))
             )
             tx.table("scheduler_lock").insert(
                 {
@@ -290,7 +286,7 @@ class ScheduleLedger:
                     "pid": pid,
                     "host": host,
                     "token": token,
-                    "acquired_at": _iso(now),
+                    "acquired_at": iso(now),
                     "expires_at": holder.expires_at,
                 }
             )
@@ -308,7 +304,7 @@ class ScheduleLedger:
         with self.store.transaction() as tx:
             cursor = tx.execute(
                 "UPDATE scheduler_lock SET expires_at = ? WHERE name = ? AND token = ?",
-                [_iso(now + timedelta(seconds=lease_s)), LOCK_NAME, token],
+                [iso(now + timedelta(seconds=lease_s)), LOCK_NAME, token],
             )
             return cursor.rowcount == 1
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from agent.core.errors import GateError, PolicyError
 from agent.core.states import RunState
 from agent.gates.policy import AUTO_APPROVER, Policy, Requirements
+from evidence.ids import iso
 
 if TYPE_CHECKING:
     from evidence.api import RunRecord
@@ -40,10 +41,6 @@ INITIATED = "run_initiated"  # event kind: who started the run (agent.gates.reco
 
 def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def initiator_of(store: EvidenceStore, run_id: str) -> str | None:

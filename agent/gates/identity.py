@@ -33,6 +33,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from agent.core.errors import PolicyError
+from evidence.ids import iso
 
 if TYPE_CHECKING:
     from agent.core.settings import Settings
@@ -76,10 +77,6 @@ def as_identity(who: str | Identity) -> Identity:
     """What the facade was given: an Identity as is; a plain name from embedding code
     counts as proof "api" (see the module docstring)."""
     return who if isinstance(who, Identity) else Identity(who, PROOF_API)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _time(text: str) -> datetime:
