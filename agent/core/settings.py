@@ -404,6 +404,37 @@ class NotifySettings(_Section):
         return value
 
 
+class OidcSettings(_Section):
+    """OpenID Connect sign-in for the console (Authlib). The provider proves who signs in;
+    the account (`aijia users add`) must exist and be enabled: roles stay Aijia's."""
+
+    issuer: str = Field(
+        ..., description="The provider's issuer URL ({issuer}/.well-known/openid-configuration)."
+    )
+    client_id: str = Field(..., description="This console's client id at the provider.")
+    client_secret: dict[str, Any] = Field(
+        ..., description="Its client secret, as a secret reference ({$env: …})."
+    )
+    username_claim: str = Field(
+        "preferred_username",
+        description="The ID-token claim that names the Aijia account (e.g. email).",
+    )
+    label: str = Field("Sign in with your identity provider", description="The button's text.")
+
+    @field_validator("client_secret", mode="before")
+    @classmethod
+    def _client_secret_is_a_reference(cls, value: Any) -> Any:
+        from agent.core.secrets import SecretRef, is_ref
+
+        if not is_ref(value):
+            raise ValueError(
+                "console.oidc.client_secret must be a secret reference such as "
+                "{$env: AIJIA_OIDC_SECRET}, never the secret itself"
+            )
+        SecretRef.model_validate(value)
+        return value
+
+
 class ConsoleSettings(_Section):
     """The review console (`aijia serve`) as reviewers reach it."""
 
@@ -421,9 +452,67 @@ class ConsoleSettings(_Section):
             raise ValueError(f"console.public_url {value!r} must start with https:// or http://")
         return value
 
+    host: str = Field("127.0.0.1", description="`aijia serve` listens on this address.")
+    port: int = Field(8750, ge=0, le=65535, description="…and this port (0: any free port).")
+    session_secret: dict[str, Any] | None = Field(
+        None,
+        description="Signs the console's session cookies, as a secret reference "
+        "({$env: AIJIA_SESSION_SECRET}, {$file: …}). Empty: a random key kept in "
+        "$XDG_CONFIG_HOME/aijia/console.key (0600), made on first use.",
+    )
+    session_hours: float = Field(
+        8.0, gt=0, le=24 * 30, description="A console sign-in lasts this long."
+    )
+    secure_cookies: bool | None = Field(
+        None,
+        description="Mark cookies Secure (sent over HTTPS only). Empty: on when public_url "
+        "starts with https://.",
+    )
+    oidc: OidcSettings | None = Field(
+        None, description="Sign in through your identity provider (OpenID Connect); optional."
+    )
+
+    @field_validator("session_secret", mode="before")
+    @classmethod
+    def _session_secret_is_a_reference(cls, value: Any) -> Any:
+        from agent.core.secrets import SecretRef, is_ref
+
+        if value is not None:
+            if not is_ref(value):
+                raise ValueError(
+                    "console.session_secret must be a secret reference such as "
+                    "{$env: AIJIA_SESSION_SECRET}, never the secret itself"
+                )
+            SecretRef.model_validate(value)
+        return value
+
     def gate_link(self, gate_id: str) -> str | None:
         """The deep link to a gate's page, or None when no public URL is configured."""
         return f"{self.public_url}/gates/{gate_id}" if self.public_url else None
+
+    @property
+    def cookies_secure(self) -> bool:
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return self.public_url.startswith("https://")
+
+
+class WorkerSettings(_Section):
+    """The commit worker (`aijia serve`; also inside `aijia schedule run`): it holds the site
+    secrets and commits approved runs, once each, so approvers need neither secrets nor a
+    shell."""
+
+    enabled: bool = Field(
+        False,
+        description="On: `aijia approve` and the console only record decisions and the worker "
+        "commits (approvers need no site secrets). Off: the approver's `aijia approve` commits.",
+    )
+    user: str = Field(
+        "worker", description="The policy user the worker resumes and reconciles runs as."
+    )
+    poll_s: float = Field(
+        2.0, gt=0, le=300, description="How often the worker looks for approved runs."
+    )
 
 
 class SourceSettings(_Section):
@@ -539,7 +628,10 @@ class Settings(_Section):
         default_factory=NotifySettings, description="Gate changes to other channels (apprise)."
     )
     console: ConsoleSettings = Field(
-        default_factory=ConsoleSettings, description="The review console's public address."
+        default_factory=ConsoleSettings, description="The review console (`aijia serve`)."
+    )
+    worker: WorkerSettings = Field(
+        default_factory=WorkerSettings, description="The commit worker (`aijia serve`)."
     )
     scheduler: SchedulerSettings = Field(
         default_factory=SchedulerSettings, description="The built-in scheduler daemon."

@@ -22,17 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from agent.core.errors import AgentError, ScheduleError
-from agent.core.states import RunState
-from agent.engine.lifecycle import expire_overdue_gates
-from agent.gates.recorder import retries_since_approval
 from agent.schedule.fire import Log, execute_fire
 from agent.schedule.times import Due, due_slot, next_slot, parse_slot, slot_key
+from agent.schedule.worker import CommitWorker
 from evidence.ids import new_id
 from evidence.schedules import Fire, LockHolder, ScheduleLedger, this_process
 
@@ -85,6 +83,16 @@ class Scheduler:
         self.queued: dict[str, Due] = {}  # overlap: queue -> the slot waiting for it
         self.lock: LockHolder | None = None
         self._resuming: asyncio.Task[None] | None = None
+        # Commits runs approved with --no-resume, as the scheduler's user, once they waited
+        # scheduler.resume_after_s (the approver's own `aijia approve` goes first).
+        self.worker = CommitWorker(
+            aijia,
+            user=self.settings.scheduler.user,
+            wait_s=self.settings.scheduler.resume_after_s,
+            sweep=self.settings.scheduler.sweep,
+            log=log,
+            clock=clock,
+        )
         self._last_resume_check = datetime.min.replace(tzinfo=UTC)
 
     def schedule(self, name: str) -> ScheduleSettings:
@@ -282,74 +290,13 @@ class Scheduler:
     # ------------------------------------------------------------------ approved runs
 
     def _maybe_resume(self, now: datetime) -> None:
+        """The commit worker's pass (agent/schedule/worker.py) every 5 s, in the background."""
         if self._resuming is not None and not self._resuming.done():
             return
         if now - self._last_resume_check < timedelta(seconds=5):
             return
         self._last_resume_check = now
-        if self.settings.scheduler.sweep:
-            for gate_id in expire_overdue_gates(
-                self.store, self.settings, self.aijia.policy, now=now
-            ):
-                self.log("gate_expired", gate_id=gate_id)
-        stuck = (
-            [
-                r.run_id
-                for r in self.store.list_runs(state=RunState.COMMITTING.value)
-                if self._lease_lapsed(r.run_id, now)
-            ]
-            if self.settings.scheduler.sweep
-            else []
-        )
-        wait = timedelta(seconds=self.settings.scheduler.resume_after_s)
-        cutoff = (now - wait).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        due = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-        waiting = [
-            r.run_id
-            for r in self.store.list_runs(state=RunState.APPROVED.value)
-            if r.updated_at <= cutoff and self._retry_due(r.run_id, due)
-        ]
-        if waiting or stuck:
-            self._resuming = asyncio.create_task(self._resume(waiting, stuck))
-
-    def _lease_lapsed(self, run_id: str, now: datetime) -> bool:
-        """A `committing` run nobody is committing any more: its committer's lease is gone
-        or expired (the process died after the request was released, or before)."""
-        lease = self.store.commit_lease(run_id)
-        return lease is None or not lease.live(now)
-
-    def _approved(self, run_id: str) -> bool:
-        return self.store.get_run(run_id).state is RunState.APPROVED
-
-    def _retry_due(self, run_id: str, now: str) -> bool:
-        """False while the run's last attempt found the site down and its next attempt
-        (`policy.commit_retry_s`, recorded as `commit_retry`) is still to come."""
-        retries = retries_since_approval(self.store, run_id)
-        return not retries or str(retries[-1].get("next_at") or "") <= now
-
-    async def _resume(self, run_ids: list[str], stuck: Sequence[str] = ()) -> None:
-        """Settle runs left `committing` by a dead committer through reconcile (it reads the
-        back office for the agent's own reference; a run it cannot decide stays in_doubt for
-        a person), then commit the approved ones, once each."""
-        user = self.settings.scheduler.user
-        for run_id in stuck:
-            if self.stop.is_set():
-                return
-            try:
-                settled = await self.aijia.reconcile(run_id, as_user=user)
-                self.log("commit_reconciled", run_id=run_id, state=settled.state.value)
-            except AgentError as exc:  # cannot tell (in_doubt), or a live committer again
-                self.log("commit_not_reconciled", run_id=run_id, error=str(exc).splitlines()[0])
-        if stuck:  # a run reconcile found not committed is approved again: commit it now
-            run_ids = [*run_ids, *(r for r in stuck if self._approved(r))]
-        for run_id in run_ids:
-            if self.stop.is_set():
-                return
-            try:
-                result = await self.aijia.resume(run_id, as_user=self.settings.scheduler.user)
-                self.log("approved_resumed", run_id=run_id, state=result.state.value)
-            except AgentError as exc:  # someone else resumed it, or it expired: say so, go on
-                self.log("approved_not_resumed", run_id=run_id, error=str(exc).splitlines()[0])
+        self._resuming = asyncio.create_task(self.worker.sweep(now))
 
     # ------------------------------------------------------------------ the daemon
 
@@ -357,6 +304,7 @@ class Scheduler:
         """Run until `stop` (or `self.stop`) is set; in-flight fires finish or are interrupted."""
         if stop is not None:
             self.stop = stop
+        self.worker.stop = self.stop
         self.check()
         self.acquire()
         try:
