@@ -39,6 +39,11 @@ class RunTimeline:
     answers: dict[str, list[Entry]]
 
 
+def _proven(data: Mapping[str, Any]) -> str:
+    """How the person was proven ("token t-…", "password", "oidc …"), when recorded."""
+    return f" (proven by {data['proof']})" if data.get("proof") else ""
+
+
 def _title(kind: str, data: Mapping[str, Any]) -> str:
     d = data
     titles = {
@@ -55,8 +60,9 @@ def _title(kind: str, data: Mapping[str, Any]) -> str:
         ),
         "failure_captured": lambda: f"Page at the failure: {d.get('title') or d.get('url')}",
         "gate_opened": lambda: f"Gate opened for {d.get('action')}: {d.get('summary')}",
-        "approved": lambda: f"Approved by {d.get('approver')}",
-        "rejected": lambda: f"Rejected by {d.get('approver')}",
+        "approved": lambda: f"Approved by {d.get('approver')}{_proven(d)}",
+        "rejected": lambda: f"Rejected by {d.get('approver')}{_proven(d)}",
+        "run_initiated": lambda: f"Started by {d.get('user')}{_proven(d)}",
         "action_done": lambda: (
             f"Done: {d.get('action')}" + (f": {d['summary']}" if d.get("summary") else "")
         ),

@@ -45,6 +45,7 @@ def test_a_run_records_its_initiator_who_may_not_approve_it_and_commits_once(
     events = aijia.store.events(run_id)
     initiated = [e.data for e in events if e.kind == "run_initiated"]
     assert [i["user"] for i in initiated] == ["lead"]
+    assert initiated[0]["proof"] == "api"  # embedding code named the user
     assert [e.kind for e in events][:2] == ["run_created", "run_initiated"]
     assert aijia.verify([run_id]).ok
     assert aijia.gate(gate_id).initiator == "lead"

@@ -231,12 +231,18 @@ class AsyncAijia:
         from agent.engine.lifecycle import auto_approve
         from agent.engine.prepare import run_recipe
         from agent.engine.setup import plan_run
+        from agent.gates.identity import as_identity
         from agent.gates.recorder import GateRecorder
 
         chosen = self.recipe(recipe, site)
         self.policy.check_may_run(_name(as_user), chosen.name)
         recorder = GateRecorder(
-            self.store, self.settings, _name(as_user), policy=self.policy, on_created=on_created
+            self.store,
+            self.settings,
+            _name(as_user),
+            policy=self.policy,
+            on_created=on_created,
+            proof=as_identity(as_user).proof,
         )
         # site, inputs and every secret are checked before a browser starts
         plan = plan_run(

@@ -44,8 +44,10 @@ class GateRecorder:
         *,
         policy: Policy | None = None,
         on_created: OnCreated | None = None,
+        proof: str | None = None,
     ) -> None:
-        self.store, self.settings, self.user = store, settings, user
+        """`proof`: how `user` was proven (agent/gates/identity.py), recorded with them."""
+        self.store, self.settings, self.user, self.proof = store, settings, user, proof
         self.policy = policy or Policy(settings.policy)
         self._on_created = on_created
 
@@ -54,7 +56,10 @@ class GateRecorder:
     def create_run(self, **fields: Any) -> RunRecord:
         record = self.store.create_run(**fields)
         roles = self.policy.roles_of(self.user)
-        self.store.append_event(record.run_id, INITIATED, {"user": self.user, "roles": roles})
+        started: dict[str, Any] = {"user": self.user, "roles": roles}
+        if self.proof is not None:
+            started["proof"] = self.proof
+        self.store.append_event(record.run_id, INITIATED, started)
         if self._on_created is not None:
             self._on_created(record)
         return record

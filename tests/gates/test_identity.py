@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from agent.core.states import RunState
+from evidence.timeline import build_timeline
 from tests.gates.conftest import PASSWORD, Cli, Gates
 
 CURRENCIES = ("MYR", "SGD", "THB", "BRL", "USD")
@@ -72,6 +73,10 @@ def test_a_lead_cannot_approve_their_own_refund_by_any_means(gates: Gates, cli: 
     assert (decision["approver"], decision["proof"]) == ("reviewer", proof)
     assert [(a.approver, a.proof) for a in gates.store.approvals(gate)] == [("reviewer", proof)]
     assert gates.store.verify([prepared.run_id]).ok
+    # the timeline (report, console) says how each person was proven
+    titles = [e.title for e in build_timeline(gates.store, prepared.run_id).entries]
+    assert "Started by lead (proven by api)" in titles  # gates.refund() is embedding code
+    assert f"Approved by reviewer (proven by {proof})" in titles
 
 
 def test_one_person_with_two_sessions_is_not_two_approvers(gates: Gates, cli: Cli):
