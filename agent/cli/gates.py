@@ -221,13 +221,18 @@ def approve(
         False, "--yes", "-y", help="Do not ask to type the bound value (needed without a TTY)."
     ),
     no_resume: bool = typer.Option(
-        False, "--no-resume", help="Only approve; a worker or `aijia resume RUN` commits later."
+        False,
+        "--no-resume",
+        help="Only approve; a worker or `aijia resume RUN` commits later (always so when "
+        "worker.enabled is on).",
     ),
     _as: str | None = RemovedAsOption,
     config: Path | None = ConfigOption,
 ) -> None:
     """Approve the exact bound action of a gate as the signed-in user (`aijia login`); then
     resume the run and commit it once. The approval records who and how they were proven.
+    With `worker.enabled` it only records the decision: the commit worker (`aijia serve`),
+    which holds the site secrets, commits it; the approver needs no secrets and no browser.
 
     Exit codes: 0 approved (and committed), 3 re-gated after drift, 5 gate refused (used,
     expired, another process holds the run's commit lease …), 6 policy refused
@@ -251,6 +256,12 @@ def approve(
             )
             return
         out.print(f"gate {gate} approved by {user}; run {decision.run_id} is approved")
+        if aijia.settings.worker.enabled:  # the worker holds the secrets; we start nothing
+            out.print(
+                "  the commit worker (`aijia serve`) commits it once; "
+                f"`aijia runs show {decision.run_id}` shows when it is done"
+            )
+            return
         if no_resume:
             out.print(f"  not resumed: `aijia resume {decision.run_id}` commits it once")
             return

@@ -18,6 +18,12 @@ else (left unset or null: e.g. an unreferenced refund of the same amount it cann
 leaves the run `in_doubt` for a person, with what was read in the evidence. Then the run is
 `done` (with its gate `used`, one transaction) or back to `approved` (the approval still holds
 and a resume commits it once).
+
+Notices (agent/gates/notify.py), as a commit sends them: `run_committed` when the action is
+found (the run is done: whoever waits on the gate hears it, as if the commit had finished);
+`commit_failed` when a run its committer left `committing` cannot be told and becomes
+`in_doubt` (nobody has been told yet, and a person must now look). Back to `approved` sends
+nothing: the commit that follows sends its own.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from agent.engine.execute import execute_steps
 from agent.engine.lease import hold_commit_lease
 from agent.engine.lifecycle import finish_done, repair_done_gates
 from agent.engine.setup import capture_failure, open_run, plan_run
+from agent.gates.notify import gate_changed
+from agent.gates.policy import Policy
 from agent.gates.recorder import latest_gate, recipe_of
 from agent.gates.trust import require_verified
 from agent.recipes.model import Recipe
@@ -114,7 +122,8 @@ async def settle_in_doubt(
     async with hold_commit_lease(store, run_id, lease_s=lease_s, purpose=purpose):
         run = store.get_run(run_id)  # again, under the lease
         _check_state(store, run_id)
-        if run.state is RunState.COMMITTING:
+        was_committing = run.state is RunState.COMMITTING
+        if was_committing:
             store.transition(
                 run_id,
                 RunState.COMMITTING,
@@ -136,6 +145,10 @@ async def settle_in_doubt(
         if not isinstance(committed, bool):
             why = f"the reconcile steps could not tell whether {gate.action} happened"
             store.append_event(run_id, "reconcile_undecided", {"reason": why, "user": user})
+            if was_committing:  # it just became in_doubt: tell someone to look
+                _notify(
+                    store, settings, gate.gate_id, "commit_failed", why, {"run_state": "in_doubt"}
+                )
             raise GateError(
                 f"run {run_id}: {why} (read: {_shown(values)}); it stays in_doubt",
                 hint="check the back office by hand, then `aijia runs close "
@@ -144,10 +157,27 @@ async def settle_in_doubt(
         if committed:
             reason = f"reconcile by {user}: {gate.action} found in the back office"
             finish_done(store, run_id, gate.gate_id, {"reconciled": values}, reason=reason)
+            found = {k: v for k, v in values.items() if isinstance(v, (str, int, float))}
+            _notify(store, settings, gate.gate_id, "run_committed", reason, found)
             return Reconciled(run_id, RunState.DONE, True, values, reason)
         reason = f"reconcile by {user}: {gate.action} not found; the approval still holds"
         store.transition(run_id, RunState.IN_DOUBT, RunState.APPROVED, reason=reason)
         return Reconciled(run_id, RunState.APPROVED, False, values, reason)
+
+
+def _notify(
+    store: EvidenceStore,
+    settings: Settings,
+    gate_id: str,
+    event: str,
+    reason: str,
+    detail: dict[str, Any],
+) -> None:
+    """The gate's notice for how reconcile settled it (never raises for a channel)."""
+    detail = {"settled_by": "reconcile", **detail}
+    gate_changed(
+        store, settings, Policy(settings.policy), gate_id, event, reason=reason, detail=detail
+    )
 
 
 def _check_state(store: EvidenceStore, run_id: str) -> None:

@@ -31,7 +31,9 @@ from typing import TYPE_CHECKING, Any
 from agent.core.errors import AgentError
 from agent.core.states import RunState
 from agent.engine.lifecycle import expire_overdue_gates
+from agent.gates.decide import parse_time
 from agent.gates.recorder import retries_since_approval
+from evidence.ids import iso
 
 if TYPE_CHECKING:
     from agent.api.async_api import AsyncAijia
@@ -46,6 +48,10 @@ def utc_clock() -> datetime:
 
 def _quiet(event: str, **fields: Any) -> None:
     return None
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().split("\n", 1)[0]
 
 
 class CommitWorker:
@@ -68,6 +74,7 @@ class CommitWorker:
         self.stop = asyncio.Event()
         self._kicked = asyncio.Event()
         self._lock = asyncio.Lock()  # one pass at a time in this process
+        self.passes = 0  # passes finished (a console's status, a test waiting for one)
 
     def kick(self) -> None:
         """Look now rather than at the next poll (after an approval in the console)."""
@@ -80,7 +87,10 @@ class CommitWorker:
     async def sweep(self, now: datetime | None = None) -> None:
         """One pass (see the module docstring); waits for a pass already under way."""
         async with self._lock:
-            await self._sweep(now or self.clock())
+            try:
+                await self._sweep(now or self.clock())
+            finally:
+                self.passes += 1
 
     async def _sweep(self, now: datetime) -> None:
         settings = self.aijia.settings
@@ -96,30 +106,37 @@ class CommitWorker:
             if self.sweeping
             else []
         )
-        cutoff = (now - timedelta(seconds=self.wait_s)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        due = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        cutoff = iso(now - timedelta(seconds=self.wait_s))  # the store's own spelling
         waiting = [
             r.run_id
             for r in self.store.list_runs(state=RunState.APPROVED.value)
-            if r.updated_at <= cutoff and self._retry_due(r.run_id, due)
+            if r.updated_at <= cutoff and self._retry_due(r.run_id, now)
         ]
         if waiting or stuck:
             await self._commit(waiting, stuck)
 
     def _lease_lapsed(self, run_id: str, now: datetime) -> bool:
         """A `committing` run nobody is committing any more: its committer's lease is gone
-        or expired."""
+        or expired, and the run is still committing after that was read (a committer that
+        just finished gives its lease back after the run is done: not a stuck run)."""
         lease = self.store.commit_lease(run_id)
-        return lease is None or not lease.live(now)
+        if lease is not None and lease.live(now):
+            return False
+        return self.store.get_run(run_id).state is RunState.COMMITTING
 
     def _approved(self, run_id: str) -> bool:
         return self.store.get_run(run_id).state is RunState.APPROVED
 
-    def _retry_due(self, run_id: str, now: str) -> bool:
+    def _retry_due(self, run_id: str, now: datetime) -> bool:
         """False while the run's last attempt found the site down and its next attempt
         (`policy.commit_retry_s`, recorded as `commit_retry`) is still to come."""
         retries = retries_since_approval(self.store, run_id)
-        return not retries or str(retries[-1].get("next_at") or "") <= now
+        if not retries:
+            return True
+        try:
+            return parse_time(str(retries[-1].get("next_at"))) <= now
+        except ValueError:  # a retry time this version cannot read: try, rather than never
+            return True
 
     async def _commit(self, run_ids: list[str], stuck: Sequence[str] = ()) -> None:
         for run_id in stuck:
@@ -137,9 +154,13 @@ class CommitWorker:
                 return
             try:
                 result = await self.aijia.resume(run_id, as_user=self.user)
-                self.log("approved_resumed", run_id=run_id, state=result.state.value)
             except AgentError as exc:  # someone else resumed it, or it expired: say so, go on
                 self.log("approved_not_resumed", run_id=run_id, error=str(exc).splitlines()[0])
+                continue
+            if result.pause_reason == "retry":  # the site was down; nothing was sent
+                self.log("commit_will_retry", run_id=run_id, error=_first_line(result.error))
+            else:
+                self.log("approved_resumed", run_id=run_id, state=result.state.value)
 
     async def serve(self, stop: asyncio.Event | None = None) -> None:
         """Pass after pass until `stop` (or `self.stop`) is set: every `worker.poll_s`, or at
