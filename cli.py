@@ -20,6 +20,7 @@ from agent.cli import (
     runs,
     sandbox,
     schedule,
+    serve,
     users,
 )
 
@@ -40,6 +41,7 @@ app.command("demo")(demo.demo)
 app.command("login")(users.login)
 app.command("logout")(users.logout)
 app.command("whoami")(users.whoami)
+app.command("serve")(serve.serve)
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(recipes.app, name="recipes")
 app.add_typer(evidence.app, name="evidence")

@@ -344,13 +344,14 @@ class AsyncAijia:
             views = [v for v in views if user in v.approvers and user not in v.approved_by]
         return views
 
-    async def gate(self, gate_id: str) -> GateView:
+    async def gate(self, gate_id: str, *, verify: bool = True) -> GateView:
         """One gate as a reviewer sees it: binds, who asked, what policy requires, drift,
         the retry schedule of an approved run, and (`problems`) what in it the run's
-        evidence chain does not back."""
+        evidence chain does not back. `verify=False` skips that check (no `problems`): for
+        polling a run's progress, never for deciding (approve and resume verify anyway)."""
         from agent.gates.decide import gate_view
 
-        return gate_view(self.store, self.policy, gate_id, verify=True)
+        return gate_view(self.store, self.policy, gate_id, verify=verify)
 
     async def approve(self, gate_id: str, *, as_user: str | Identity, note: str = "") -> Decision:
         """Record `as_user`'s approval of the gate's exact binds (PolicyError/GateError when
@@ -444,6 +445,17 @@ class AsyncAijia:
         from agent.gates.identity import sign_in
 
         return sign_in(self.store, self.settings, name, password, label=label)
+
+    async def sign_in_external(
+        self, name: str, *, proof: str, label: str = "console"
+    ) -> tuple[Identity, str]:
+        """Mint a personal token for `name` proven elsewhere (`proof` "oidc <issuer>": the
+        console checked the provider's ID token): (the identity, the token). The account
+        must exist and be enabled (PolicyError otherwise; sign-in never creates one), and
+        each decision made with the token records `proof`."""
+        from agent.gates.identity import sign_in_external
+
+        return sign_in_external(self.store, self.settings, name, proof=proof, label=label)
 
     async def logout(self, token: str) -> TokenRecord | None:
         """Revoke a personal token (None: this store does not know it)."""

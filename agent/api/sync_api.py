@@ -214,12 +214,13 @@ class Aijia:
         """
         return self._run(self._impl.pending_gates(user, action=action))
 
-    def gate(self, gate_id: str) -> GateView:
+    def gate(self, gate_id: str, *, verify: bool = True) -> GateView:
         """One gate as a reviewer sees it: binds, who asked, what policy requires, drift,
         the retry schedule of an approved run, and (`problems`) what in it the run's
-        evidence chain does not back.
+        evidence chain does not back. `verify=False` skips that check (no `problems`): for
+        polling a run's progress, never for deciding (approve and resume verify anyway).
         """
-        return self._run(self._impl.gate(gate_id))
+        return self._run(self._impl.gate(gate_id, verify=verify))
 
     def approve(self, gate_id: str, *, as_user: str | Identity, note: str = "") -> Decision:
         """Record `as_user`'s approval of the gate's exact binds (PolicyError/GateError when
@@ -270,6 +271,20 @@ class Aijia:
         the token). The token is returned once: only its sha256 is stored.
         """
         return self._run(self._impl.login(name, password, label=label))
+
+    def sign_in_external(
+        self,
+        name: str,
+        *,
+        proof: str,
+        label: str = "console",
+    ) -> tuple[Identity, str]:
+        """Mint a personal token for `name` proven elsewhere (`proof` "oidc <issuer>": the
+        console checked the provider's ID token): (the identity, the token). The account
+        must exist and be enabled (PolicyError otherwise; sign-in never creates one), and
+        each decision made with the token records `proof`.
+        """
+        return self._run(self._impl.sign_in_external(name, proof=proof, label=label))
 
     def logout(self, token: str) -> TokenRecord | None:
         """Revoke a personal token (None: this store does not know it)."""

@@ -9,6 +9,10 @@ Ways a person is known, strongest first (the `proof` recorded with each approval
     token t-…     a personal API token (`aijia login` makes one; $AIJIA_TOKEN or the token
                   file carries it): 32 random bytes, only their sha256 is stored
     password      the account's password checked against its argon2id hash (a sign-in)
+    oidc <issuer> the console's sign-in through an OpenID Connect provider (`console.oidc`):
+                  the provider proved the person, the account must exist and be enabled.
+                  The console's token remembers it (its label ends "[oidc <issuer>]", a
+                  suffix no other sign-in may use), so each decision records this proof
     os_user       no token, and `policy.trust_os_user` is on: the process's OS login name,
                   when it is listed in `policy.users` and is not an account. Weaker: anyone
                   using that OS account is that user
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -43,6 +48,9 @@ if TYPE_CHECKING:
 PROOF_PASSWORD = "password"
 PROOF_OS_USER = "os_user"
 PROOF_API = "api"
+PROOF_OIDC = "oidc"  # "oidc <issuer>"
+# The label suffix of a token minted for an identity proven elsewhere: " [oidc <issuer>]".
+_EXTERNAL_PROOF = re.compile(r" \[(oidc \S+)\]$")
 TOKEN_PREFIX = "aijia_"
 # A token's last use is a ledger event (it is evidence): written at most this often.
 TOKEN_TOUCH_EVERY = timedelta(hours=1)
@@ -152,7 +160,14 @@ def from_token(store: EvidenceStore, token: str, *, now: datetime | None = None)
         )
     user = _enabled_user(store, record.user)
     _touch(store, record, now)
-    return Identity(user.name, f"token {record.token_id}", user.roles, record.token_id)
+    return Identity(user.name, token_proof(record), user.roles, record.token_id)
+
+
+def token_proof(record: TokenRecord) -> str:
+    """What a token proves about its holder: "token t-…", or "oidc <issuer>" for the token
+    a console sign-in through an identity provider minted (see `sign_in_external`)."""
+    found = _EXTERNAL_PROOF.search(record.label)
+    return found.group(1) if found else f"token {record.token_id}"
 
 
 def _enabled_user(store: EvidenceStore, name: str) -> UserRecord:
@@ -212,6 +227,11 @@ def sign_in(
     passwords in a row the account refuses every sign-in for `accounts.lockout_minutes`."""
     now = now or datetime.now(UTC)
     rules = settings.accounts
+    if _EXTERNAL_PROOF.search(label):
+        raise PolicyError(
+            f"the token label {label!r} is reserved for sign-ins through an identity provider",
+            hint="choose another label (one that does not end with [oidc …])",
+        )
     user = store.get_user(name)
     wrong = PolicyError(
         "wrong user name or password", hint="check both; `aijia users list` (an admin) shows names"
@@ -232,12 +252,52 @@ def sign_in(
         store.update_user(name, "login_ok", by=name, failed_logins=0, locked_until=None)
     if stored is not None and _hasher.check_needs_rehash(stored):
         store.update_user(name, "password_rehashed", by=name, password_hash=hash_password(password))
+    record, token = _mint(store, settings, name, label, now)
+    return Identity(name, PROOF_PASSWORD, user.roles, record.token_id), token
+
+
+def sign_in_external(
+    store: EvidenceStore,
+    settings: Settings,
+    name: str,
+    *,
+    proof: str,
+    label: str = "console",
+    now: datetime | None = None,
+) -> tuple[Identity, str]:
+    """Mint a personal token, as `sign_in` does, for `name` proven elsewhere: `proof` is
+    "oidc <issuer>" (the console checked the provider's signed ID token). The account must
+    exist and be enabled — signing in never creates one, so roles stay Aijia's — and the
+    token's label records the proof, so every decision made with it records "oidc <issuer>".
+    The password lock-out does not apply: no password was tried. PolicyError otherwise."""
+    now = now or datetime.now(UTC)
+    if not re.fullmatch(rf"{PROOF_OIDC} \S+", proof):
+        raise PolicyError(
+            f"unknown proof {proof!r} for a sign-in proven elsewhere",
+            hint=f'the console passes "{PROOF_OIDC} <issuer>"',
+        )
+    if store.get_user(name) is None:
+        raise PolicyError(
+            f"no Aijia account is named {name!r} (proven by {proof})",
+            hint="signing in never creates an account: an admin adds it with "
+            f"`aijia users add {name} --role …`",
+        )
+    user = _enabled_user(store, name)
+    record, token = _mint(store, settings, name, f"{label} [{proof}]", now)
+    return Identity(name, proof, user.roles, record.token_id), token
+
+
+def _mint(
+    store: EvidenceStore, settings: Settings, name: str, label: str, now: datetime
+) -> tuple[TokenRecord, str]:
+    """A new personal token for `name` (valid `accounts.token_ttl_days`): its record and the
+    token itself, which is shown once (only its sha256 is kept)."""
     token = new_token()
-    expires = iso(now + timedelta(days=rules.token_ttl_days))
+    expires = iso(now + timedelta(days=settings.accounts.token_ttl_days))
     record = store.add_token(
         name, token_sha256=token_digest(token), label=label, expires_at=expires, by=name
     )
-    return Identity(name, PROOF_PASSWORD, user.roles, record.token_id), token
+    return record, token
 
 
 def _count_failure(

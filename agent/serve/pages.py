@@ -3,6 +3,7 @@
 me = await signed_in(request)                  # Identity, or None
 return render(request, "queue.html", gates=…)  # adds me, csrf, the console's settings
 return redirect_to_sign_in(request)            # 303 to /signin?next=<this path>
+if not session.csrf_ok(request, form): return forged()   # 403, nothing recorded
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from starlette.responses import HTMLResponse, RedirectResponse
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 
 from agent.serve import session
 
@@ -63,6 +64,17 @@ async def signed_in(request: Request) -> Identity | None:
 def redirect_to_sign_in(request: Request) -> RedirectResponse:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/signin?next={quote(target, safe='')}", status_code=303)
+
+
+FORGED = (
+    "Refused: this form has no valid CSRF token (it is stale, or was sent from another site). "
+    "Nothing was done. Hint: reload the page and try again."
+)
+
+
+def forged() -> PlainTextResponse:
+    """The answer to a POST without a valid CSRF token: 403, as text; nothing is recorded."""
+    return PlainTextResponse(FORGED, status_code=403)
 
 
 def render(

@@ -7,8 +7,9 @@ token (`AsyncAijia.identify`), so a revoked token, a disabled account or a chang
 applies at the next click, and each decision records "token t-…" as its proof. Sign-out
 revokes the token: a copied cookie is worthless afterwards.
 
-Every form carries the session's CSRF token; `check_csrf` refuses a POST without it (and one
-whose Origin is another site).
+Every form carries the session's CSRF token; `csrf_ok` refuses a POST without it (and one
+whose Origin is another site). `tell` keeps one message for the next sign-in page (why a
+session ended, "You are signed out.", a refused sign-in through the identity provider).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 TOKEN = "token"
 CSRF = "csrf"
+NOTICE = "notice"  # one message for the sign-in page (`tell`, `told`)
 
 
 def default_key_file() -> Path:
@@ -81,9 +83,24 @@ async def current(request: Request, aijia: AsyncAijia) -> Identity | None:
         return None
     try:
         return await aijia.identify(token)
-    except PolicyError:
+    except PolicyError as err:
         request.session.clear()
+        tell(request, f"Your session has ended: {err.message}.", error=True)
         return None
+
+
+def tell(request: Request, text: str, *, error: bool = False) -> None:
+    """Keep one message for the next sign-in page (why a session ended, a sign-out, a refused
+    sign-in through the identity provider); it is shown once."""
+    request.session[NOTICE] = {"text": text, "error": error}
+
+
+def told(request: Request) -> tuple[str, bool] | None:
+    """The message `tell` kept (text, is it an error), removed from the session; or None."""
+    kept = request.session.pop(NOTICE, None)
+    if isinstance(kept, dict) and isinstance(kept.get("text"), str):
+        return kept["text"], bool(kept.get("error"))
+    return None
 
 
 def csrf_token(request: Request) -> str:

@@ -43,6 +43,25 @@ class Console:
         page.wait_for_load_state()
 
 
+def start_console(
+    run: Any, chromium: Any, settings: Settings, evidence: Any, sandbox: Any, tmp_path: Path
+) -> Console:
+    """A ConsoleServer with the worker on over `settings` (what it reads when built, e.g.
+    console.oidc, must be set before); stop it with `run(console.server.stop())`."""
+    settings.worker.enabled = True
+    settings.worker.poll_s = 0.5
+    tokens = make_accounts(evidence, settings, TEAM)
+    gates = Gates(run, chromium, settings, evidence, sandbox)
+
+    async def start() -> ConsoleServer:
+        server = ConsoleServer(gates.aijia, port=0, key_file=tmp_path / "console.key")
+        await server.start()
+        return server
+
+    server = run(start())
+    return Console(server.url, gates, server, tokens)
+
+
 @pytest.fixture
 def console(
     run: Any,
@@ -52,16 +71,6 @@ def console(
     sandbox: Any,
     tmp_path: Path,
 ) -> Iterator[Console]:
-    product.worker.enabled = True
-    product.worker.poll_s = 0.5
-    tokens = make_accounts(store, product, TEAM)
-    gates = Gates(run, chromium, product, store, sandbox)
-
-    async def start() -> ConsoleServer:
-        server = ConsoleServer(gates.aijia, port=0, key_file=tmp_path / "console.key")
-        await server.start()
-        return server
-
-    server = run(start())
-    yield Console(server.url, gates, server, tokens)
-    run(server.stop())
+    started = start_console(run, chromium, product, store, sandbox, tmp_path)
+    yield started
+    run(started.server.stop())
