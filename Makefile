@@ -54,6 +54,7 @@ bench: setup   # figures in bench/REPORT.md; each prints its own
 	$(PY) -m bench --rounds 12 --orders 32
 	$(PY) -m bench.capture 10
 	$(PY) -m bench.approval_latency --rounds 7
+	$(PY) -m bench.approve_to_refund --rounds 10
 	$(PY) -m bench.verify_store 10000
 
 clean:

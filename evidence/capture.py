@@ -70,7 +70,7 @@ def encode(image: Image, fmt: str, quality: int = 85) -> bytes:
     if fmt == "webp":
         image.save(out, "WEBP", quality=quality, lossless=quality >= 100, method=4)
     else:
-        image.save(out, "PNG", optimize=False)
+        image.save(out, "PNG", optimize=False, compress_level=1)
     return out.getvalue()
 
 

@@ -154,7 +154,11 @@ async def _resume(
         if login is not None:
             await sessions.ensure_logged_in(ctx, login)
         logging_in = False
-        await run_prepare_phase(ctx, login, sessions)
+        ctx.repeating = True
+        try:
+            await run_prepare_phase(ctx, login, sessions)
+        finally:
+            ctx.repeating = False
         gate = recipe.steps[gate_at].params
         binds = ctx.masker.data({k: ctx.render(v) for k, v in gate.binds.items()})
         summary = str(ctx.render(gate.summary))

@@ -63,6 +63,10 @@ class RunContext(ElementFinder):
     masker: Masker = field(default_factory=Masker)
     values: dict[str, Any] = field(default_factory=dict)
     phase: Phase = "prepare"
+    # The prepare phase again, on resume: `evidence.capture`'s pages after each action were
+    # taken on the first pass (the reviewer saw those); the recipe's own screenshot steps
+    # still run (a drift gate shows them), and so does everything from the commit on.
+    repeating: bool = False
     dry_run: bool = False
     headed: bool = False
     current: Step | None = None

@@ -194,9 +194,12 @@ async def _attempts(ctx: RunContext, step: Step, retries: int) -> None:
 
 async def _capture_by_policy(ctx: RunContext, step: Step) -> None:
     """`evidence.capture`: every_page (after each navigation), on_action (after each
-    click/press), on_failure and off (nothing here; failures are the runner's)."""
+    click/press), on_failure and off (nothing here; failures are the runner's). Not while
+    the prepare phase repeats on resume: the first pass captured those pages."""
     from evidence.capture import wants_capture
 
+    if ctx.repeating:  # the prepare phase again, on resume (see RunContext.repeating)
+        return
     policy = ctx.settings.evidence.capture
     page = step.key == "goto" or (step.effect == "act" and policy == "every_page")
     if (page and wants_capture(policy, "page")) or (

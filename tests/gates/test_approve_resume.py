@@ -42,6 +42,24 @@ def test_no_refund_before_approval_and_exactly_one_after(gates: Gates):
     assert approved.data["approver"] == "reviewer" and approved.data["bind_hash"] == gate.bind_hash
     assert gates.store.verify([decision.run_id]).ok
 
+    # the prepare phase ran twice; its pages after each action were captured once (the first
+    # pass, which the reviewer saw), its labelled screenshots twice, the commit's pages after
+    events = gates.store.events(decision.run_id)
+    resumed = next(i for i, e in enumerate(events) if e.kind == "resume_started")
+    committing = next(
+        i
+        for i, e in enumerate(events)
+        if e.kind == "state_changed" and e.data.get("to_state") == "committing"
+    )
+    labels = [(i, e.data["label"]) for i, e in enumerate(events) if e.kind == "page_captured"]
+    first = [label for i, label in labels if i < resumed]
+    again = [label for i, label in labels if resumed < i < committing]
+    after = [label for i, label in labels if i > committing]
+    assert any(label.startswith("after step ") for label in first)
+    assert again == [label for label in first if not label.startswith("after step ")]
+    assert again == ["order_page", "refund_form"]
+    assert any(label.startswith("after step ") for label in after)  # the confirm click
+
 
 def test_drift_is_not_refunded_and_is_gated_again_with_the_difference(gates: Gates):
     prepared = gates.refund()
