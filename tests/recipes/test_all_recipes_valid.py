@@ -28,3 +28,22 @@ def test_every_shipped_recipe_is_valid() -> None:
 def test_each_flavor_ships_the_core_recipes(flavor: str) -> None:
     names = {p.stem for p in (RECIPES / flavor).glob("*.yaml")}
     assert names >= REQUIRED, f"{flavor} lacks {sorted(REQUIRED - names)}"
+
+
+@pytest.mark.parametrize("flavor", ["shoplane", "markethub", "storefront"])
+def test_a_refunds_order_page_shot_waits_for_the_late_content(flavor: str) -> None:
+    """The reviewer's "order page" screenshot shows the page after its late fetch arrived
+    (not "Loading tracking information…"): a wait_for hidden "Loading …" comes right
+    before it."""
+    from tests.recipes.conftest import recipe
+
+    steps = recipe(flavor, "prepare_refund").steps
+    [at] = [
+        i
+        for i, s in enumerate(steps)
+        if s.key == "screenshot" and s.screenshot.label == "order_page"
+    ]  # type: ignore[attr-defined]
+    before = steps[at - 1]
+    assert before.key == "wait_for", before
+    hidden = before.wait_for.hidden  # type: ignore[attr-defined]
+    assert hidden is not None and str(hidden.text).startswith("Loading")
