@@ -190,7 +190,8 @@ def generate() -> str:
         and inspect.iscoroutinefunction(member)
         and name not in HAND_WRITTEN
     ]
-    order = list(vars(AsyncAijia))
+    # the facade's own methods in source order, then those of its mixins (agent/api/accounts.py)
+    order = [name for cls in AsyncAijia.__mro__ for name in vars(cls)]
     names.sort(key=order.index)
     return _formatted(HEADER + "".join("\n" + _method(name) for name in names))
 

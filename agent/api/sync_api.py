@@ -258,6 +258,54 @@ class Aijia:
         """
         return self._run(self._impl.close_run(run_id, as_user=as_user, reason=reason))
 
+    def verify(self, run_ids: Sequence[str] | None = None) -> VerifyReport:
+        """Recompute chains, artifact hashes and manifests (all runs when None)."""
+        return self._run(self._impl.verify(run_ids))
+
+    def export(
+        self,
+        output: str | Path,
+        run_ids: Sequence[str] = (),
+        *,
+        case: str | None = None,
+        platform: str | None = None,
+        max_file_mb: float | None = None,
+        max_total_mb: float | None = None,
+    ) -> ExportResult:
+        """Write a bundle anyone can verify offline; `platform` also fits an upload/ folder
+        to stripe, paypal, amazon or shopee limits.
+        """
+        return self._run(
+            self._impl.export(
+                output,
+                run_ids,
+                case=case,
+                platform=platform,
+                max_file_mb=max_file_mb,
+                max_total_mb=max_total_mb,
+            )
+        )
+
+    def prune(
+        self,
+        older_than: timedelta,
+        *,
+        dry_run: bool = False,
+        reason: str = "",
+    ) -> PruneResult:
+        """Remove whole finished runs older than `older_than` that no open case or live gate
+        needs (each removal logged with its sealed hashes); `dry_run` only says which.
+        """
+        return self._run(self._impl.prune(older_than, dry_run=dry_run, reason=reason))
+
+    def schedules(self) -> list[ScheduleView]:
+        """Every schedule with its next fire time and last outcome."""
+        return self._run(self._impl.schedules())
+
+    def trigger(self, name: str, *, log: Log | None = None) -> Fire:
+        """Fire one schedule once, now (a manual slot)."""
+        return self._run(self._impl.trigger(name, log=log))
+
     def identify(self, token: str | None = None, *, os_user: str | None = None) -> Identity:
         """Who a caller is, proven: the account of a personal `token` (PolicyError when it
         is unknown, revoked, expired or its account disabled), else `os_user` where
@@ -328,51 +376,3 @@ class Aijia:
     def revoke_token(self, token_id: str, *, by: str | Identity | None) -> TokenRecord:
         """Revoke a personal token: its owner or an admin."""
         return self._run(self._impl.revoke_token(token_id, by=by))
-
-    def verify(self, run_ids: Sequence[str] | None = None) -> VerifyReport:
-        """Recompute chains, artifact hashes and manifests (all runs when None)."""
-        return self._run(self._impl.verify(run_ids))
-
-    def export(
-        self,
-        output: str | Path,
-        run_ids: Sequence[str] = (),
-        *,
-        case: str | None = None,
-        platform: str | None = None,
-        max_file_mb: float | None = None,
-        max_total_mb: float | None = None,
-    ) -> ExportResult:
-        """Write a bundle anyone can verify offline; `platform` also fits an upload/ folder
-        to stripe, paypal, amazon or shopee limits.
-        """
-        return self._run(
-            self._impl.export(
-                output,
-                run_ids,
-                case=case,
-                platform=platform,
-                max_file_mb=max_file_mb,
-                max_total_mb=max_total_mb,
-            )
-        )
-
-    def prune(
-        self,
-        older_than: timedelta,
-        *,
-        dry_run: bool = False,
-        reason: str = "",
-    ) -> PruneResult:
-        """Remove whole finished runs older than `older_than` that no open case or live gate
-        needs (each removal logged with its sealed hashes); `dry_run` only says which.
-        """
-        return self._run(self._impl.prune(older_than, dry_run=dry_run, reason=reason))
-
-    def schedules(self) -> list[ScheduleView]:
-        """Every schedule with its next fire time and last outcome."""
-        return self._run(self._impl.schedules())
-
-    def trigger(self, name: str, *, log: Log | None = None) -> Fire:
-        """Fire one schedule once, now (a manual slot)."""
-        return self._run(self._impl.trigger(name, log=log))
