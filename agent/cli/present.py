@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,15 +23,39 @@ from agent.core.text import printable
 
 if TYPE_CHECKING:
     from agent import RunResult
+    from agent.engine.batch import DuplicateRow, InvalidRow
+    from agent.recipes.rows import InputRow
     from evidence.api import RunRecord
 
 # --------------------------------------------------------------------------- run results
 
 
-def result_json(result: RunResult) -> dict[str, Any]:
-    """One run as a JSON-ready object (for `aijia run --json`, one line per run)."""
+@dataclass(frozen=True)
+class BatchView:
+    """A batch from an inputs file, as `aijia run` shows it: where each run's row is in the
+    file (`rows[i]` is `results[i]`'s), its key input, the rows skipped (invalid, or repeating
+    an earlier row) and the failed-rows file. Built by the command; rendered here."""
+
+    key: str  # the key input shown next to each row: order_id, else the recipe's first input
+    rows: list[InputRow]
+    invalid: list[InvalidRow]
+    duplicates: list[DuplicateRow]
+    failed_rows: Path | None  # written: the rows that failed or were invalid, to run again
+    failed_count: int
+    exit_code: int
+
+
+Guides = dict[str, dict[str, Any]]  # gate id -> what to do next (`aijia run`'s _pause_guide)
+
+
+def result_json(result: RunResult, guides: Guides | None = None) -> dict[str, Any]:
+    """One run as a JSON-ready object (for `aijia run --json`, one line per run); a run paused
+    at a gate also carries gate_id, approvers, needs, next (commands) and link."""
     data = asdict(result)
     data["state"] = result.state.value
+    gate_id = result.gate.gate_id if result.gate else None
+    if guides and gate_id in guides:
+        data.update(guides[gate_id])
     return data
 
 
@@ -43,35 +67,139 @@ def summary_counts(results: Iterable[RunResult]) -> dict[str, int]:
     return {state.value: counts[state.value] for state in RunState if counts[state.value]}
 
 
-def run_lines(results: Sequence[RunResult]) -> None:
-    """One JSON object per run on stdout."""
-    for result in results:
-        typer.echo(json_text(result_json(result)))
+def run_lines(
+    results: Sequence[RunResult], guides: Guides | None = None, batch: BatchView | None = None
+) -> None:
+    """One JSON object per run on stdout; in a batch from a file each carries its `line`
+    (`where`: "orders.csv:8"), and every skipped row is an object of state "skipped" with
+    `skipped` ("invalid" or "duplicate") and why."""
+    for number, result in enumerate(results):
+        data = result_json(result, guides)
+        if batch is not None:
+            data.update(line=batch.rows[number].line, where=batch.rows[number].where)
+        typer.echo(json_text(data))
+    if batch is None:
+        return
+    for bad in batch.invalid:
+        typer.echo(json_text(_skipped(bad.row, "invalid", bad.problem, 2)))
+    for dup in batch.duplicates:
+        same = f"the same inputs as {dup.first.place}: run once"
+        typer.echo(json_text(_skipped(dup.row, "duplicate", same, 0)))
 
 
-def run_summary(results: Sequence[RunResult], evidence_dir: Path) -> None:
-    """The outputs of a single run, a table of runs, the counts, where the evidence is."""
+def _skipped(row: InputRow, why: str, error: str, code: int) -> dict[str, Any]:
+    return {
+        "state": "skipped",
+        "skipped": why,
+        "line": row.line,
+        "where": row.where,
+        "inputs": row.values,
+        "error": error,
+        "exit_code": code,
+    }
+
+
+def duplicate_warnings(duplicates: Sequence[DuplicateRow]) -> None:
+    """On stderr, before the batch runs: which rows repeat an earlier one and run once."""
+    out = console(stderr=True)
+    for dup in duplicates[:10]:
+        out.print(
+            f"[yellow]warning:[/] {shown(dup.row.where)} has the same inputs as "
+            f"{shown(dup.first.place)}: run once",
+            soft_wrap=True,
+        )
+    if len(duplicates) > 10:
+        out.print(f"[yellow]warning:[/] … and {len(duplicates) - 10} more duplicate rows")
+
+
+def run_summary(
+    results: Sequence[RunResult],
+    evidence_dir: Path,
+    guides: Guides | None = None,
+    batch: BatchView | None = None,
+    exit_code: int = 0,
+) -> None:
+    """The outputs of a single run, a table of runs, what was skipped, the counts and the
+    exit code, what a paused run needs next, where the evidence is."""
     out = console()
-    if len(results) == 1 and results[0].outputs:
+    if len(results) == 1 and results[0].outputs and batch is None:
         out.print_json(json_text(results[0].outputs))
-    out.print(_results_table(results))
-    counts = ", ".join(f"{n} {state}" for state, n in summary_counts(results).items())
-    out.print(f"{len(results)} runs: {counts}")
+    if results or (batch and batch.invalid):
+        out.print(_results_table(results, batch))
+    if batch is not None:
+        for line in _skipped_lines(batch):
+            out.print(line, soft_wrap=True)
+    out.print(_counts_line(results, batch, exit_code))
+    for line in pause_lines(results, guides or {}):
+        out.print(line, soft_wrap=True)
+    if batch is not None and batch.failed_rows is not None:
+        out.print(
+            f"failed rows: {shown(batch.failed_rows)} ({batch.failed_count}; run them again "
+            f"with -f {shown(batch.failed_rows)})",
+            soft_wrap=True,
+        )
     out.print(f"evidence: {evidence_dir}  (aijia evidence show RUN)")
     if len(results) == 1 and results[0].error:
         out.print(f"[red]error:[/] {shown(results[0].error, multiline=True)}", soft_wrap=True)
 
 
-def _results_table(results: Sequence[RunResult]) -> Any:
+def _counts_line(results: Sequence[RunResult], batch: BatchView | None, code: int) -> str:
+    """ "7 runs: 4 done, 1 paused, 2 failed; skipped 1 invalid, 2 duplicate; exit 2"."""
+    counts = ", ".join(f"{n} {state}" for state, n in summary_counts(results).items())
+    line = f"{len(results)} runs: {counts or 'none'}"
+    if batch is not None and (batch.invalid or batch.duplicates):
+        line += f"; skipped {len(batch.invalid)} invalid, {len(batch.duplicates)} duplicate"
+    return f"{line}; exit {code}"
+
+
+def _skipped_lines(batch: BatchView) -> list[str]:
+    """The duplicate rows, by file line, each with the earlier row it repeats."""
+    if not batch.duplicates:
+        return []
+    pairs = ", ".join(f"{d.row.where} (= {d.first.place})" for d in batch.duplicates[:20])
+    more = f" … and {len(batch.duplicates) - 20} more" if len(batch.duplicates) > 20 else ""
+    count = len(batch.duplicates)
+    return [f"[yellow]skipped {count} duplicate rows, run once:[/] {shown(pairs)}{more}"]
+
+
+def pause_lines(results: Sequence[RunResult], guides: Guides, limit: int = 10) -> list[str]:
+    """For each run paused at a gate: its gate id, who may approve, and the next command (or
+    the console link when console.public_url is set); rich markup."""
+    lines: list[str] = []
+    paused = [r for r in results if r.gate is not None and r.gate.gate_id in guides]
+    for result in paused[:limit]:
+        assert result.gate is not None and result.gate.gate_id is not None
+        guide = guides[result.gate.gate_id]
+        who = ", ".join(guide["approvers"]) or "nobody in policy.users (ask an admin)"
+        lines.append(
+            f"[yellow]paused at gate {guide['gate_id']}[/] (run {result.run_id}): "
+            f"{shown(guide['needs'])}; may approve: {shown(who)}"
+        )
+        if guide["link"]:
+            lines.append(f"  next: {gate_link_line(guide['link'])}")
+        else:
+            lines.append(f"  next: {guide['next'][0]}, then {guide['next'][1]}")
+    if len(paused) > limit:
+        lines.append(f"… and {len(paused) - limit} more paused runs: aijia gates list")
+    return lines
+
+
+def _results_table(results: Sequence[RunResult], batch: BatchView | None = None) -> Any:
     from rich.table import Table
 
-    table = Table(title=f"{results[0].recipe} on {results[0].site}", show_lines=False)
-    for column in ("row", "run", "state", "detail"):
+    first = results[0] if results else None
+    title = f"{first.recipe} on {first.site}" if first else None
+    table = Table(title=title, show_lines=False)
+    key = batch.key if batch else ""
+    columns = ["line", key] if batch and key else ["line"] if batch else ["row"]
+    for column in (*columns, "run", "state", "gate", "detail"):
         table.add_column(column, overflow="fold")
-    colors = {"done": "green", "paused": "yellow"}
-    # A big batch lists only the runs that need a look; the counts below cover the rest.
-    listed = results if len(results) <= 30 else [r for r in results if r.state.value != "done"]
-    for result in listed:
+    colors = {"done": "green", "paused": "yellow", "skipped": "yellow"}
+    cells: list[tuple[int, list[str]]] = []  # (file line, cells): rows in file order
+    for number, result in enumerate(results):
+        # a big batch lists only the runs that need a look; the counts line covers the rest
+        if len(results) > 30 and result.state.value == "done":
+            continue
         state = result.state.value
         if result.gate is not None:
             detail = f"waits at gate: {result.gate.summary}"
@@ -79,12 +207,19 @@ def _results_table(results: Sequence[RunResult]) -> Any:
             detail = f"waits for a human ({result.pause_reason})"
         else:
             detail = (result.error or "").splitlines()[0] if result.error else ""
-        table.add_row(
-            str(result.row or 1),
-            result.run_id or "-",
-            f"[{colors.get(state, 'red')}]{state}[/]",
-            shown(detail),
-        )
+        head = [str(result.row or 1)]
+        if batch is not None:
+            row = batch.rows[number]
+            head = [str(row.line)] + ([shown(row.values.get(key, ""))] if key else [])
+        gate = (result.gate.gate_id or "") if result.gate else ""
+        line = batch.rows[number].line if batch else number
+        status = f"[{colors.get(state, 'red')}]{state}[/]"
+        cells.append((line, [*head, result.run_id or "-", status, gate, shown(detail)]))
+    for bad in batch.invalid if batch else []:
+        head = [str(bad.row.line)] + ([shown(bad.row.values.get(key, ""))] if key else [])
+        cells.append((bad.row.line, [*head, "-", "[yellow]skipped[/]", "", shown(bad.problem)]))
+    for _, row_cells in sorted(cells, key=lambda item: item[0]):
+        table.add_row(*row_cells)
     return table
 
 

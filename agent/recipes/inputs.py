@@ -140,13 +140,18 @@ def _shown(raw: Any) -> str:
 
 
 def bind_inputs(
-    recipe: Recipe, raw: Mapping[str, Any], *, row: int | None = None
+    recipe: Recipe,
+    raw: Mapping[str, Any],
+    *,
+    row: int | None = None,
+    where: str | None = None,
 ) -> dict[str, Any]:
     """Raw values (text from the CLI or a CSV row, or typed) -> the recipe's typed inputs.
 
-    Raises InputError listing every problem, naming the row (1-based, as in the file) and field.
+    Raises InputError listing every problem, naming the field and where the row is: `where`
+    ("orders.csv:8", the file line an editor shows), else `row` (1-based in a list of rows).
     """
-    where = f"row {row}: " if row is not None else ""
+    where = f"{where}: " if where else f"row {row}: " if row is not None else ""
     problems: list[str] = []
     bound: dict[str, Any] = {}
     for name, spec in recipe.inputs.items():
