@@ -28,6 +28,7 @@ def run_checks(config_path: Path | None = None) -> list[Check]:
     checks.append(config_check)
     checks.append(_browser(settings))
     checks.append(_data_dir(settings))
+    checks.append(_recipes(settings))
     return checks
 
 
@@ -90,4 +91,28 @@ def _data_dir(settings: Settings) -> Check:
         ok,
         f"{data}" + ("" if data.exists() else " (will be created)"),
         f"make {probe} writable or set data_dir in config.yaml",
+    )
+
+
+def _recipes(settings: Settings) -> Check:
+    """Where the team's recipes are (agent/recipes/locate.py), and a site without any."""
+    from agent.recipes.locate import SHIPPED_RECIPES, recipe_files, recipes_root, serves_sandbox
+
+    root = recipes_root(settings)
+    count = len(recipe_files([root])) if root.is_dir() else 0
+    detail = f"{root} ({count} recipes)" if root.is_dir() else f"{root} (does not exist)"
+    flavors = sorted({site.flavor or name for name, site in settings.sites.items()})
+    own = [f for f in flavors if (root / f).is_dir()]
+    shipped = [f for f in flavors if f not in own and serves_sandbox(f, settings)]
+    missing = [f for f in flavors if f not in own and f not in shipped]
+    if shipped:
+        detail += f"; sandbox sites {', '.join(shipped)} use {SHIPPED_RECIPES}"
+    if missing:
+        detail += f"; no recipes for {', '.join(missing)}"
+    return Check(
+        "recipes",
+        not missing,
+        detail,
+        f"put each site's recipes in {root}/<flavor>/, set recipes_dir in config.yaml, "
+        "or start a project with `aijia init DIR`",
     )

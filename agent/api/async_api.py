@@ -159,7 +159,8 @@ class AsyncAijia(Accounts):
 
         if isinstance(name, Recipe):
             return name
-        return load_recipe(find_recipe(str(name), recipe_folder(self.settings, site)))
+        folder = recipe_folder(self.settings, site)
+        return load_recipe(find_recipe(str(name), folder, settings=self.settings))
 
     async def check_run(
         self,

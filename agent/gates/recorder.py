@@ -131,7 +131,7 @@ def recipe_of(run: RunRecord, settings: Settings) -> Recipe:
 
     site = settings.sites.get(run.site)
     flavor = (site.flavor if site else "") or run.site
-    return load_recipe(find_recipe(run.recipe, flavor))
+    return load_recipe(find_recipe(run.recipe, flavor, settings=settings))
 
 
 def retries_since_approval(store: EvidenceStore, run_id: str) -> list[dict[str, Any]]:

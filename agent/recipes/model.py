@@ -2,7 +2,7 @@
 
     load_recipe(path) -> Recipe              every problem at once, as one RecipeError
     validate_paths(paths) -> list[Problem]   files and folders; never starts a browser
-    find_recipe(name_or_path, flavor) -> Path   recipes/<flavor>/<name>.yaml
+    find_recipe(name_or_path, flavor) -> Path   <recipes>/<flavor>/<name>.yaml (see locate.py)
     recipe_schema() -> dict                  JSON Schema for editors (`aijia recipes schema`)
 
 A recipe::
@@ -29,8 +29,6 @@ Steps before the first `gate` are the prepare phase; see agent/recipe_checks.py 
 
 from __future__ import annotations
 
-import difflib
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -48,12 +46,11 @@ from pydantic import (
 from agent.browser.selectors import Selector
 from agent.core.errors import Location, Problem, RecipeError
 from agent.recipes.inputs import InputSpec
+from agent.recipes.locate import find_recipe, list_recipes, recipe_files, recipes_root
 from agent.recipes.yaml_source import SourceMap, YamlProblem, load_yaml_with_marks
 from agent.steps import AnyStep, Step
 from agent.steps.base import Params
 from agent.steps.flow import SetStep
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class LoggedInCheck(Params):
@@ -326,63 +323,9 @@ def load_recipe(path: Path | str) -> Recipe:
 def validate_paths(paths: Iterable[Path | str]) -> list[Problem]:
     """Every problem in these recipe files and folders (folders: every *.yaml inside)."""
     problems: list[Problem] = []
-    for file in _recipe_files(paths):
+    for file in recipe_files(paths):
         problems += _parse(file)[1]
     return problems
-
-
-def _recipe_files(paths: Iterable[Path | str]) -> list[Path]:
-    files: list[Path] = []
-    for item in paths:
-        path = Path(item)
-        if path.is_dir():
-            files += sorted(p for p in path.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
-        else:
-            files.append(path)
-    return files
-
-
-def recipes_root() -> Path:
-    """Where recipes live: $AIJIA_RECIPES, else ./recipes, else the project's recipes/."""
-    env = os.environ.get("AIJIA_RECIPES")
-    if env:
-        return Path(env)
-    local = Path.cwd() / "recipes"
-    return local if local.is_dir() else PROJECT_ROOT / "recipes"
-
-
-def list_recipes(root: Path | None = None) -> list[Path]:
-    root = root or recipes_root()
-    return _recipe_files([root]) if root.is_dir() else []
-
-
-def find_recipe(
-    name_or_path: str | Path, flavor: str | None = None, *, root: Path | None = None
-) -> Path:
-    """A recipe file by path, or by name in recipes/<flavor>/; RecipeError when not found."""
-    text = str(name_or_path)
-    candidate = Path(text)
-    if text.endswith((".yaml", ".yml")) or os.sep in text:
-        if candidate.exists():  # a directory or FIFO is refused, by name, when it is read
-            return candidate
-        raise RecipeError([Problem(None, f"recipe file {text} does not exist")])
-    root = root or recipes_root()
-    folders = [root / flavor] if flavor else sorted(p for p in root.glob("*") if p.is_dir())
-    found = [f / f"{text}{ext}" for f in folders for ext in (".yaml", ".yml")]
-    found = [f for f in found if f.is_file()]
-    if len(found) == 1:
-        return found[0]
-    if len(found) > 1:
-        flavors = ", ".join(f.parent.name for f in found)
-        raise RecipeError(
-            [Problem(None, f"recipe {text!r} exists for several sites: {flavors}")],
-            hint="name the site (--site) or give the file path",
-        )
-    known = sorted({p.stem for f in folders if f.is_dir() for p in f.glob("*.y*ml")})
-    close = difflib.get_close_matches(text, known, n=1)
-    where = f"{root / flavor}" if flavor else f"{root}/*"
-    hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known) or 'none'}"
-    raise RecipeError([Problem(None, f"no recipe {text!r} in {where}")], hint=hint)
 
 
 __all__ = [
