@@ -1,11 +1,14 @@
 """The `aijia` command line: the typer app, assembled from the command groups in agent/cli/.
 
 Each command parses, calls the facade (`agent.Aijia`) and renders; exit codes are mapped in
-one place (`agent.cli.common`, whose docstring has the table). Nothing heavy is imported
-until a command runs, so `aijia --help` is fast.
+one place (`agent.cli.common`, whose docstring has the table and the conventions every
+command follows). Nothing heavy is imported until a command runs, so `aijia --help` is fast.
 """
 
 from __future__ import annotations
+
+import os
+import platform
 
 import typer
 
@@ -14,6 +17,7 @@ from agent.cli import (
     doctor,
     evidence,
     gates,
+    init,
     keys,
     recipes,
     run,
@@ -23,16 +27,74 @@ from agent.cli import (
     serve,
     users,
 )
+from agent.cli.common import exit_code_epilog, set_log_level
 
 app = typer.Typer(
     name="aijia",
     help="Aijia: a headless back-office agent for ecommerce support teams.",
+    epilog=exit_code_epilog(),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, pwsh)
     pretty_exceptions_enable=False,
 )
 
+
+def version_text() -> str:
+    """Aijia's version, Python's and Playwright's, read from package metadata (Playwright is
+    not imported: `--version` stays as fast as `--help`)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return (
+        f"aijia {installed('aijia')}\n"
+        f"Python {platform.python_version()} ({platform.python_implementation()})\n"
+        f"Playwright {installed('playwright')}"
+    )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit()
+
+
+@app.callback()
+def conventions(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        "-V",
+        is_eager=True,
+        callback=_show_version,
+        help="Print the versions of Aijia, Python and Playwright and exit.",
+    ),
+    no_color: bool = typer.Option(
+        False, "--no-color", help="No colour or styles in the output (as $NO_COLOR does)."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show debug lines."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Hide info lines (warnings and errors only)."
+    ),
+) -> None:
+    """Aijia: a headless back-office agent for ecommerce support teams.
+
+    -v/-q win over `log_level` in config.yaml; NO_COLOR or --no-color turn colour off.
+    """
+    if verbose and quiet:
+        raise typer.BadParameter("-v/--verbose and -q/--quiet contradict each other: pick one")
+    if no_color:
+        os.environ["NO_COLOR"] = "1"  # for every console of this process and its children
+    # None (no flag) forgets a flag of an earlier in-process call: config.yaml decides
+    set_log_level("debug" if verbose else "warning" if quiet else None, from_flag=True)
+
+
 app.command("doctor")(doctor.doctor)
+app.command("init")(init.init)
 app.command("run")(run.run)
 app.command("approve")(gates.approve)
 app.command("reject")(gates.reject)

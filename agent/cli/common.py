@@ -17,7 +17,8 @@ Exit codes (the same for every command; `aijia run --json` and the schedulers re
        (a run that found its site unreachable is recorded        SiteUnreachable
        failed, with what it captured, and exits 4, not 1)
     5  gate error: expired, already decided, not resumable       GateError
-    6  refused by policy: role, separation of duties, unknown    PolicyError
+    6  refused by policy: role, separation of duties,            PolicyError
+       unknown user
     7  evidence error: store unusable, unknown run, bad export   EvidenceError
     8  schedule error: unknown schedule, another daemon runs     ScheduleError
 
@@ -26,14 +27,28 @@ Errors map through their class's `exit_code` (`agent.core.errors` draws the hier
 agent/). Run results carry their own code (`RunResult.exit_code`); a batch reports the most
 urgent one (`overall_exit_code`: 2 > 4 > 1 > 3 > 0, then the highest other code): a batch
 where some rows found the site down exits 4 so that a scheduler retries it later, even if
-other rows failed for their own reasons (each row's own code is in `--json`).
+other rows failed for their own reasons (each row's own code is in `--json`). Rows skipped
+as invalid (`aijia run --skip-invalid`) count as rows with code 2, so such a batch exits 2,
+never 0: its input needs a human, and re-running it unchanged would skip them again. A
+duplicate row runs once and does not change the code.
+
+`EXIT_CODES` below is the one list of codes and their short meanings: `aijia --help` prints it
+and a test checks that the README's table and the table above say the same.
+
+Conventions every command follows (set once, in the top-level callback in cli.py):
+`NO_COLOR` (any non-empty value) or `--no-color` turns colour and styles off; `-v` shows debug
+lines and `-q` hides info lines, in Python logging and in the JSON log lines of `schedule run`
+and `serve` (without either, `log_level` of config.yaml decides); `--json` prints one JSON
+document on stdout and nothing else there (errors stay on stderr, with their exit code).
 """
 
 from __future__ import annotations
 
 import functools
 import getpass
+import logging
 import os
+import sys
 from collections.abc import Callable, Iterable
 from enum import IntEnum
 from pathlib import Path
@@ -66,6 +81,26 @@ class ExitCode(IntEnum):
     SCHEDULE = 8
 
 
+# (code, meaning): the one source of the exit-code table in `aijia --help` and the README
+EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (0, "ok: every run done"),
+    (1, "a run failed (or a check failed: verify, doctor, schedule status/trigger)"),
+    (2, "invalid recipe, input or config: nothing was run"),
+    (3, "a run paused at a gate (waiting for a human)"),
+    (4, "browser, sandbox or site unavailable: nothing answered"),
+    (5, "gate error: expired, already decided, not resumable"),
+    (6, "refused by policy: role, separation of duties, unknown user"),
+    (7, "evidence error: store unusable, unknown run, bad export"),
+    (8, "schedule error: unknown schedule, another daemon runs"),
+)
+
+
+def exit_code_epilog() -> str:
+    """The exit-code table for the top-level help, a line per code."""
+    lines = [f"  {code}  {meaning}" for code, meaning in EXIT_CODES]
+    return "Exit codes (every command):\n" + "\n".join(lines)
+
+
 ConfigOption = typer.Option(
     None, "--config", "-c", help="config.yaml to use (default: $AIJIA_CONFIG, ./config.yaml)."
 )
@@ -87,12 +122,87 @@ RemovedAsOption = typer.Option(
 )
 
 
+SiteOption = typer.Option(None, "--site", help="Site from config.yaml (its recipe folder).")
+# `-s` and `--flavor` were other spellings of --site: they keep working, hidden from help
+SiteAliasOption = typer.Option(None, "-s", "--flavor", hidden=True)
+
+
+def chosen_site(site: str | None, alias: str | None, default: str | None = None) -> str | None:
+    """--site, else the value given with one of its hidden aliases, else `default`."""
+    return site if site is not None else alias if alias is not None else default
+
+
+def no_color() -> bool:
+    """Colour and styles are off: $NO_COLOR is set and not empty (https://no-color.org);
+    `--no-color` sets it for this process and the ones it starts."""
+    return bool(os.environ.get("NO_COLOR"))
+
+
 def console(stderr: bool = False) -> Console:
     """The console to print with: it shows control characters in anything it prints escaped
-    (seller data is hostile: `agent.cli.terminal`)."""
+    (seller data is hostile: `agent.cli.terminal`), and without any style under NO_COLOR."""
     from agent.cli.terminal import InertConsole
 
+    if no_color():  # rich alone keeps bold and underline under NO_COLOR: no escapes at all
+        return InertConsole(stderr=stderr, highlight=False, color_system=None, no_color=True)
     return InertConsole(stderr=stderr, highlight=False)
+
+
+# ----------------------------------------------------------------------------- log levels
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+_flag_level: str | None = None  # set by -v/-q: wins over config.yaml's log_level
+_level = "info"  # in effect now (JSON log lines and our loggers)
+
+
+def set_log_level(level: str | None, *, from_flag: bool = False) -> None:
+    """Set the level of Python logging (our packages' loggers, to stderr) and of the JSON log
+    lines. `-v`/`-q` (from_flag) win over config.yaml's `log_level` for the whole process;
+    `from_flag` with None forgets an earlier flag (a new in-process invocation)."""
+    import logging
+
+    global _flag_level, _level
+    if from_flag:
+        _flag_level = level
+    elif _flag_level is not None:
+        return
+    _level = level or "info"
+    name = _level.upper()
+    root = logging.getLogger()
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    for package in ("agent", "evidence", "sandbox", "aijia"):
+        logging.getLogger(package).setLevel(name)
+
+
+def log_enabled(level: str) -> bool:
+    """Would a line of `level` (debug, info, warning, error) be written now?"""
+    return LOG_LEVELS.index(level) >= LOG_LEVELS.index(_level)
+
+
+def event_level(event: str, fields: dict[str, Any] | None = None) -> str:
+    """The level of a JSON log line from its event name and fields: failures are errors;
+    things skipped, missed or retried, and events that carry an error, are warnings (a row
+    that failed: the fire goes on); the rest is info."""
+    if event.endswith(("_failed", "_crashed", "_lost", "_not_reconciled")):
+        return "error"
+    if event.endswith(("_missed", "_skipped", "_will_retry", "_not_resumed", "_expired")):
+        return "warning"
+    return "warning" if (fields or {}).get("error") else "info"
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to the sys.stderr of the moment (a test runner swaps it per invocation)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
 
 
 def handles_errors(func: F) -> F:
@@ -147,7 +257,9 @@ def open_aijia(config: Path | None) -> Aijia:
     """The facade over `config` (use it in a `with`: it closes Chromium and the store)."""
     from agent import Aijia
 
-    return Aijia.from_config(config)
+    aijia = Aijia.from_config(config)
+    set_log_level(aijia.settings.log_level)  # unless -v/-q said otherwise
+    return aijia
 
 
 def json_text(value: Any, *, indent: int | None = None) -> str:

@@ -6,6 +6,7 @@ thresholds, separation of duties); these commands only ask, confirm and show.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,8 +90,6 @@ def _screenshots(aijia: Aijia, run_id: str) -> list[dict[str, str]]:
 
 def gate_dict(view: GateView) -> dict[str, Any]:
     """A gate as a reviewer sees it, JSON-ready."""
-    from dataclasses import asdict
-
     return {
         **asdict(view.gate),
         "run_state": view.run.state.value,
@@ -226,6 +225,9 @@ def approve(
         help="Only approve; a worker or `aijia resume RUN` commits later (always so when "
         "worker.enabled is on).",
     ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the decision (and the resumed run) as one JSON document."
+    ),
     _as: str | None = RemovedAsOption,
     config: Path | None = ConfigOption,
 ) -> None:
@@ -240,20 +242,24 @@ def approve(
     recorded or sent), 4 approved but the site was down before anything was sent (the
     approval holds: `aijia resume RUN` later).
     """
-    from agent.cli.present import resumed
+    from agent.cli.present import result_json, resumed
 
-    out = console()
+    # with --json, stdout carries the one JSON document: everything else goes to stderr
+    out = console(stderr=as_json)
     with open_aijia(config) as aijia:
         who = acting_identity(aijia)
         user = who.user
         if not yes:
-            _confirm(aijia.gate(gate))
+            _confirm(aijia.gate(gate), to_stderr=as_json)
         decision = aijia.approve(gate, as_user=who, note=note)
+        report: dict[str, Any] = {**asdict(decision), "committed_by": None, "run": None}
         if not decision.complete:
             out.print(
                 f"approved by {user}: {decision.approvals} of {decision.needed} approvals; "
                 "waiting for another approver"
             )
+            if as_json:
+                print_json(report)
             return
         out.print(f"gate {gate} approved by {user}; run {decision.run_id} is approved")
         if aijia.settings.worker.enabled:  # the worker holds the secrets; we start nothing
@@ -261,19 +267,27 @@ def approve(
                 "  the commit worker (`aijia serve`) commits it once; "
                 f"`aijia runs show {decision.run_id}` shows when it is done"
             )
+            if as_json:
+                print_json({**report, "committed_by": "worker"})
             return
         if no_resume:
             out.print(f"  not resumed: `aijia resume {decision.run_id}` commits it once")
+            if as_json:
+                print_json({**report, "committed_by": "resume"})
             return
         result = aijia.resume(decision.run_id, as_user=who)
-    resumed(result)
+    if as_json:
+        print_json({**report, "committed_by": "this command", "run": result_json(result)})
+    else:
+        resumed(result)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 
 
-def _confirm(view: GateView) -> None:
+def _confirm(view: GateView, *, to_stderr: bool = False) -> None:
     """The reviewer types the bound value (the order id …) they approve; refused without a
-    terminal to ask on (a script passes --yes once it has checked the gate)."""
+    terminal to ask on (a script passes --yes once it has checked the gate). `to_stderr`:
+    ask on stderr (with --json, stdout is for the JSON document only)."""
     import sys
 
     from agent.cli.present import shown
@@ -286,11 +300,11 @@ def _confirm(view: GateView) -> None:
             f"approving gate {view.gate.gate_id} needs a confirmation: no terminal to ask on",
             hint="run it in a terminal, or pass --yes when you have checked the gate",
         )
-    out = console()
+    out = console(stderr=to_stderr)
     out.print(f"[bold]{shown(view.gate.summary)}[/]  ({shown(view.needs.describe())})")
     for k, v in view.gate.binds.items():
         out.print(f"  {shown(k)}: {shown(v)}")
-    typed = typer.prompt(f"Type the {printable(key)} to approve")
+    typed = typer.prompt(f"Type the {printable(key)} to approve", err=to_stderr)
     if typed.strip() != expected:
         raise GateError(
             f"typed {typed.strip()!r}, expected the {key} {expected!r}; not approved",
@@ -302,6 +316,7 @@ def _confirm(view: GateView) -> None:
 def reject(
     gate: str = typer.Argument(..., help="Gate id (g-…)."),
     reason: str = typer.Option(..., "--reason", help="Why; kept in the evidence."),
+    as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
     _as: str | None = RemovedAsOption,
     config: Path | None = ConfigOption,
 ) -> None:
@@ -310,12 +325,16 @@ def reject(
     with open_aijia(config) as aijia:
         who = acting_identity(aijia)
         decision = aijia.reject(gate, as_user=who, reason=reason)
+    if as_json:
+        print_json({**asdict(decision), "reason": reason})
+        return
     console().print(f"gate {gate} rejected by {who.user}; run {decision.run_id} is rejected")
 
 
 @handles_errors
 def resume(
     run: str = typer.Argument(..., help="Run id of an approved run."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run's result as JSON."),
     _as: str | None = RemovedAsOption,
     config: Path | None = ConfigOption,
 ) -> None:
@@ -326,10 +345,13 @@ def resume(
     verify (nothing sent), 4 the site was down or login failed before anything was sent:
     the run stays approved with a retry time (`aijia runs show RUN`), resume again later.
     """
-    from agent.cli.present import resumed
+    from agent.cli.present import result_json, resumed
 
     with open_aijia(config) as aijia:
         result = aijia.resume(run, as_user=acting_identity(aijia))
-    resumed(result)
+    if as_json:
+        print_json(result_json(result))
+    else:
+        resumed(result)
     if result.exit_code:
         raise typer.Exit(result.exit_code)

@@ -6,10 +6,22 @@ Nothing here runs a recipe: these read the recipe files (agent.recipes) and the 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from agent.cli.common import ExitCode, console, handles_errors
+from agent.cli.common import (
+    ExitCode,
+    SiteAliasOption,
+    SiteOption,
+    chosen_site,
+    console,
+    handles_errors,
+    print_json,
+)
+
+if TYPE_CHECKING:
+    from agent.core.errors import Problem
 
 app = typer.Typer(help="Declarative recipes: list, show, validate, JSON Schema.")
 
@@ -17,58 +29,110 @@ app = typer.Typer(help="Declarative recipes: list, show, validate, JSON Schema."
 # have thousands, and printing them all takes longer than finding them.
 SHOWN_PROBLEMS = 50
 
-SiteOption = typer.Option(None, "--site", "-s", help="Site flavor folder under recipes/.")
+# `recipes list` drops the description column below this width (`recipes show` has it)
+DESCRIPTION_MIN_WIDTH = 100
 
 
 @app.command("list")
 @handles_errors
-def recipes_list(site: str | None = SiteOption) -> None:
-    """List the recipes under recipes/ (or $AIJIA_RECIPES) with their inputs and gate."""
-    from rich.table import Table
+def recipes_list(
+    site: str | None = SiteOption,
+    site_alias: str | None = SiteAliasOption,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (a list, one per recipe)."),
+) -> None:
+    """List the recipes under recipes/ (or $AIJIA_RECIPES) with their inputs and gate, a
+    table per site; the description is shown on terminals of 100 columns or more."""
+    rows = _recipe_rows(chosen_site(site, site_alias))
+    if as_json:
+        print_json(rows)
+        return
+    out = console()
+    wide = out.width >= DESCRIPTION_MIN_WIDTH
+    for name in dict.fromkeys(r["site"] for r in rows):
+        out.print(_site_table(name, [r for r in rows if r["site"] == name], wide=wide))
+    if not rows:
+        out.print("no recipes found (recipes/ or $AIJIA_RECIPES)")
+    elif not wide:
+        out.print("`aijia recipes show NAME --site SITE` says what a recipe does.")
 
+
+def _recipe_rows(site: str | None) -> list[dict[str, Any]]:
+    """Each recipe file (of `site`) as a JSON-ready row; an invalid one with its problems."""
     from agent.core.errors import RecipeError
     from agent.recipes.model import list_recipes, load_recipe
 
-    table = Table(title="recipes")
-    for column in ("site", "name", "version", "inputs", "gate", "description"):
-        table.add_column(column, overflow="fold")
+    rows: list[dict[str, Any]] = []
     for path in list_recipes():
         if site and path.parent.name != site:
             continue
+        row: dict[str, Any] = {"site": path.parent.name, "name": path.stem, "path": str(path)}
         try:
             recipe = load_recipe(path)
         except RecipeError as err:
-            table.add_row(
-                path.parent.name,
-                path.stem,
-                "",
-                "",
-                "",
-                f"[red]invalid[/] ({len(err.problems)} problems)",
-            )
+            rows.append({**row, "valid": False, "problems": [p.render() for p in err.problems]})
             continue
         gate = recipe.gate_index()
-        action = recipe.steps[gate].params.action if gate is not None else ""
-        table.add_row(
-            path.parent.name,
-            recipe.name,
-            recipe.version,
-            ", ".join(recipe.inputs),
-            action,
-            recipe.description,
+        rows.append(
+            {
+                **row,
+                "name": recipe.name,
+                "version": recipe.version,
+                "inputs": list(recipe.inputs),
+                "gate": recipe.steps[gate].params.action if gate is not None else None,
+                "description": recipe.description,
+                "valid": True,
+            }
         )
-    console().print(table)
+    return rows
+
+
+def _site_table(site: str, rows: list[dict[str, Any]], *, wide: bool) -> Any:
+    """One site's recipes. Names and gate actions never wrap; inputs wrap between names;
+    the description (wide terminals only) is its first sentence."""
+    from rich import box
+    from rich.table import Table
+
+    from agent.cli.present import shown
+
+    table = Table(title=f"[bold]{shown(site)}[/]", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("recipe", no_wrap=True, min_width=max(len(r["name"]) for r in rows))
+    table.add_column("gate", no_wrap=True, min_width=max(len(r.get("gate") or "") for r in rows))
+    longest = max((len(i) for r in rows for i in r.get("inputs", [])), default=6)
+    table.add_column("inputs", min_width=min(longest, 20), overflow="fold")
+    if wide:
+        table.add_column("description", ratio=1)
+    for row in rows:
+        cells = [shown(row["name"]), shown(row.get("gate") or "")]
+        if row["valid"]:
+            cells.append(shown(", ".join(row["inputs"])))
+        else:
+            cells.append(f"[red]invalid[/] ({len(row['problems'])} problems)")
+        if wide:
+            cells.append(shown(_first_sentence(row.get("description") or "")))
+        table.add_row(*cells)
+    return table
+
+
+def _first_sentence(text: str) -> str:
+    """Up to the first '. ', ': ' or '; ' (the rest is in `recipes show`)."""
+    import re
+
+    return re.split(r"(?<=[.:;]) ", text, maxsplit=1)[0].rstrip(":;")
 
 
 @app.command("show")
 @handles_errors
-def recipes_show(name: str, site: str | None = SiteOption) -> None:
+def recipes_show(
+    name: str = typer.Argument(..., help="Recipe name (or a path to its YAML file)."),
+    site: str | None = SiteOption,
+    site_alias: str | None = SiteAliasOption,
+) -> None:
     """Show one recipe: inputs, steps with their phase (prepare / gate / commit), outputs."""
     from rich.table import Table
 
     from agent.recipes.model import find_recipe, load_recipe, outline
 
-    recipe = load_recipe(find_recipe(name, site))
+    recipe = load_recipe(find_recipe(name, chosen_site(site, site_alias)))
     out = console()
     out.print(f"[bold]{recipe.name}[/] v{recipe.version}  ({recipe.source})")
     if recipe.description:
@@ -100,12 +164,21 @@ def recipes_show(name: str, site: str | None = SiteOption) -> None:
 @handles_errors
 def recipes_validate(
     paths: list[Path] = typer.Argument(None, help="Files or folders (default: all recipes)."),
+    as_json: bool = typer.Option(
+        False, "--json", help='Print JSON: {"ok", "recipes", "problems": [...]}.'
+    ),
 ) -> None:
     """Check recipes without starting a browser; print every problem; exit 2 if any."""
     from agent.recipes.model import list_recipes, recipes_root, validate_paths
 
     targets = paths or [recipes_root()]
     problems = validate_paths(targets)
+    count = sum(len(list_recipes(p)) if p.is_dir() else 1 for p in targets)
+    if as_json:
+        print_json({"ok": not problems, "recipes": count, "problems": _problem_dicts(problems)})
+        if problems:
+            raise typer.Exit(ExitCode.INVALID)
+        return
     out = console(stderr=bool(problems))
     for problem in problems[:SHOWN_PROBLEMS]:
         out.print(problem.render(), markup=False, soft_wrap=True)
@@ -115,8 +188,22 @@ def recipes_validate(
     if problems:
         out.print(f"[bold red]{len(problems)} problem(s)[/]")
         raise typer.Exit(ExitCode.INVALID)
-    count = sum(len(list_recipes(p)) if p.is_dir() else 1 for p in targets)
     console().print(f"[green]ok[/]: {count} recipe(s) valid")
+
+
+def _problem_dicts(problems: list[Problem]) -> list[dict[str, Any]]:
+    """Problems as JSON: where (file, line, column), what, the hint and the offending line."""
+    return [
+        {
+            "file": str(p.location.path) if p.location else None,
+            "line": p.location.line if p.location else None,
+            "column": p.location.column if p.location else None,
+            "message": p.message,
+            "hint": p.hint,
+            "source_line": p.source_line,
+        }
+        for p in problems
+    ]
 
 
 @app.command("steps")

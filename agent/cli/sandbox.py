@@ -10,7 +10,13 @@ from pathlib import Path
 
 import typer
 
-from agent.cli.common import ConfigOption, console, handles_errors
+from agent.cli.common import (
+    ConfigOption,
+    SiteAliasOption,
+    chosen_site,
+    console,
+    handles_errors,
+)
 
 app = typer.Typer(help="The simulated seller centers used by the demo and the tests.")
 
@@ -18,7 +24,10 @@ app = typer.Typer(help="The simulated seller centers used by the demo and the te
 @app.command("serve")
 @handles_errors
 def sandbox_serve(
-    flavor: str = typer.Option("all", help="all, shoplane, markethub or storefront."),
+    site: str | None = typer.Option(
+        None, "--site", help="all (default), shoplane, markethub or storefront."
+    ),
+    site_alias: str | None = SiteAliasOption,
     host: str | None = typer.Option(None, help="Interface to bind (default: config, 127.0.0.1)."),
     port: int | None = typer.Option(
         None, help="First port; markethub +1, storefront +2 (default: config, 8700)."
@@ -39,6 +48,7 @@ def sandbox_serve(
     config: Path | None = ConfigOption,
 ) -> None:
     """Serve the seller centers on 127.0.0.1 and print URLs and logins; Ctrl-C stops."""
+    flavor = chosen_site(site, site_alias, "all") or "all"
     from agent.core.settings import load_config
     from sandbox.errors import SandboxError
     from sandbox.faults import parse_fault_flags
@@ -72,7 +82,10 @@ def sandbox_serve(
 @app.command("orders")
 @handles_errors
 def sandbox_orders(
-    flavor: str = typer.Option("shoplane", help="shoplane, markethub or storefront."),
+    site: str | None = typer.Option(
+        None, "--site", help="shoplane (default), markethub or storefront."
+    ),
+    site_alias: str | None = SiteAliasOption,
     case: str | None = typer.Option(None, help="delivered, delayed, lost, unpaid … (see --cases)."),
     limit: int | None = typer.Option(None, help="At most this many orders."),
     as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table."),
@@ -81,6 +94,7 @@ def sandbox_orders(
     config: Path | None = ConfigOption,
 ) -> None:
     """List seeded sandbox orders by case, so recipes and tests can pick one."""
+    flavor = chosen_site(site, site_alias, "shoplane") or "shoplane"
     from agent.cli.common import json_text
     from agent.core.errors import InputError
     from agent.core.settings import load_config

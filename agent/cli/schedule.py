@@ -28,12 +28,18 @@ app = typer.Typer(
 
 
 def json_log_line(event: str, **fields: Any) -> None:
-    """One structured log line on stderr: {"at": …, "event": …, …}."""
+    """One structured log line on stderr: {"at": …, "level": …, "event": …, …}; lines below
+    the log level (config.yaml `log_level`, `aijia -v/-q`) are not written."""
     import sys
     from datetime import UTC, datetime
 
+    from agent.cli.common import event_level, log_enabled
+
+    level = event_level(event, fields)
+    if not log_enabled(level):
+        return
     at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    line = json_text({"at": at, "event": event, **fields})
+    line = json_text({"at": at, "level": level, "event": event, **fields})
     sys.stderr.write(line + "\n")
     sys.stderr.flush()
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from agent.cli.common import ConfigOption, handles_errors
+from agent.cli.common import ConfigOption, handles_errors, set_log_level
 
 if TYPE_CHECKING:
     from agent.serve.server import ConsoleServer
@@ -58,6 +58,7 @@ def serve(
 
     async def main() -> None:
         async with AsyncAijia.from_config(config) as aijia:
+            set_log_level(aijia.settings.log_level)  # config.yaml's, unless -v/-q said
             await serve_until_signalled(
                 aijia,
                 host=host,

@@ -183,6 +183,20 @@ class EvidenceSettings(_Section):
         "on_action",
         description="When the runner captures screenshots and DOM snapshots (steps may override).",
     )
+
+    @field_validator("capture", mode="before")
+    @classmethod
+    def _capture_off(cls, value: Any) -> Any:
+        # `capture: off` unquoted is YAML's boolean false: the word the comment shows is meant
+        if value is False:
+            return "off"
+        if value is True:
+            raise ValueError(
+                "capture: on (YAML true) says no mode; write one of every_page, on_action, "
+                "on_failure or off"
+            )
+        return value
+
     trace: bool = Field(
         False,
         description="Record a Playwright trace of each run (actions, DOM snapshots, "
@@ -609,11 +623,20 @@ class SchedulerSettings(_Section):
 
 class Settings(_Section):
     data_dir: Path = Field(Path("var"), description="Where runs, evidence and sessions live.")
+    recipes_dir: Path | None = Field(
+        None,
+        description="The team's recipes, one folder per site flavor (relative: to this file). "
+        "Empty: `recipes/` next to this file. $AIJIA_RECIPES overrides it.",
+    )
     browser: BrowserSettings = Field(default_factory=BrowserSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
     sites: dict[str, SiteSettings] = Field(default_factory=dict)
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info",
+        description="Lowest level written: Python logging on stderr and the JSON log lines of "
+        "`schedule run` / `serve` (each carries its level). `aijia -v` / `-q` override it.",
+    )
     policy: PolicySettings = Field(
         default_factory=PolicySettings,
         description="Who may run and approve what (agent/gates/policy.py).",
