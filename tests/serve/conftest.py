@@ -27,6 +27,28 @@ from tests.gates.conftest import PASSWORD, TEAM, Gates, make_accounts
 from tests.recipes.conftest import product, store  # noqa: F401 - fixtures
 
 
+class LoopStore:
+    """The test's view of the evidence store while the console runs: every call runs on the
+    loop thread, between the worker's and the console's own store calls (one SQLite
+    connection is never used by two threads at once)."""
+
+    def __init__(self, evidence: Any, run: Any) -> None:
+        self._store, self._run = evidence, run
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._store, name)
+        if not callable(attr):
+            return attr
+
+        def on_loop(*args: Any, **kwargs: Any) -> Any:
+            async def call() -> Any:
+                return attr(*args, **kwargs)
+
+            return self._run(call())
+
+        return on_loop
+
+
 @dataclass
 class Console:
     url: str
@@ -52,6 +74,7 @@ def start_console(
     settings.worker.poll_s = 0.5
     tokens = make_accounts(evidence, settings, TEAM)
     gates = Gates(run, chromium, settings, evidence, sandbox)
+    gates.store = LoopStore(evidence, run)  # reads from the test thread, run on the loop
 
     async def start() -> ConsoleServer:
         server = ConsoleServer(gates.aijia, port=0, key_file=tmp_path / "console.key")
