@@ -26,7 +26,6 @@ import contextlib
 import functools
 import hashlib
 import os
-import secrets
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from agent.core.errors import EvidenceError
+from agent.core.files import create_private_once
 from agent.core.settings import SigningSettings
 
 ALG = "ed25519"
@@ -145,34 +145,19 @@ def _inside(path: Path, folder: Path) -> bool:
 def init_key(path: Path) -> Signer:
     """Create a new key at `path` (0600, parents 0700); EvidenceError if one exists."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     private = Ed25519PrivateKey.generate()
     pem = private.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    # Written whole to a private temporary name, then linked into place: link() fails when
-    # the name exists, so a key is never overwritten, and a process that starts at the same
-    # moment never reads a half-written one.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, pem)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
+    # Never overwritten, never read half-written (agent.core.files.create_private_once).
+    if not create_private_once(path, pem):
         raise EvidenceError(
             f"signing key {path} already exists; it is never overwritten",
             hint="`aijia keys show` prints its fingerprint; move it away first to replace it "
             "(and list the old fingerprint in evidence.signing.trusted_keys)",
-        ) from None
-    finally:
-        os.unlink(tmp)
+        )
     return Signer(path, private)
 
 

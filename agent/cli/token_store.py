@@ -28,8 +28,9 @@ KEYRING_SERVICE, KEYRING_ENTRY = "aijia", "token"
 def token_path(settings: AccountsSettings) -> Path:
     if settings.token_file is not None:
         return Path(settings.token_file).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "aijia" / "token"
+    from agent.core.settings import user_config_dir
+
+    return user_config_dir() / "token"
 
 
 def where(settings: AccountsSettings) -> str:

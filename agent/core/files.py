@@ -172,3 +172,28 @@ def _check_size(size: int, where: Location, what: str, max_bytes: int) -> None:
             f"the {what} is too large ({shown}); the limit is {size_text(max_bytes)}",
             hint="see 'Limits on input files' in the README",
         )
+
+
+def create_private_once(path: Path, data: bytes) -> bool:
+    """Write `data` to a new 0600 file at `path` (parents 0700), whole or not at all: written
+    to a private temporary name, fsynced, then linked into place. link() fails when `path`
+    exists, so a file is never overwritten and a process starting at the same moment never
+    reads a half-written one. False (nothing written) when `path` already existed."""
+    import secrets
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
+    return True

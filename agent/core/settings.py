@@ -111,11 +111,17 @@ class RedactionSettings(_Section):
     )
 
 
+def user_config_dir() -> Path:
+    """The user's own Aijia folder ($XDG_CONFIG_HOME/aijia, else ~/.config/aijia): keys and
+    tokens live here, never in the data dir."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "aijia"
+
+
 def default_key_file() -> Path:
     """Where the signing key lives unless configured: the user's config directory, never the
     data dir (the store must not hold the key that vouches for it)."""
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "aijia" / "signing.key"
+    return user_config_dir() / "signing.key"
 
 
 class SigningSettings(_Section):

@@ -15,13 +15,14 @@ session ended, "You are signed out.", a refused sign-in through the identity pro
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.core.errors import PolicyError
+from agent.core.files import create_private_once
 from agent.core.secrets import SecretRef, resolve
+from agent.core.settings import user_config_dir
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -36,8 +37,7 @@ NOTICE = "notice"  # one message for the sign-in page (`tell`, `told`)
 
 
 def default_key_file() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "aijia" / "console.key"
+    return user_config_dir() / "console.key"
 
 
 def session_secret(settings: ConsoleSettings, key_file: Path | None = None) -> str:
@@ -46,20 +46,8 @@ def session_secret(settings: ConsoleSettings, key_file: Path | None = None) -> s
     if settings.session_secret is not None:
         return resolve(SecretRef.model_validate(settings.session_secret), site="console")
     path = key_file or default_key_file()
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, secrets.token_urlsafe(48).encode())
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass  # another process made it first: use theirs
-        finally:
-            os.unlink(tmp)
+    if not path.exists():  # made once; another process that made it first wins
+        create_private_once(path, secrets.token_urlsafe(48).encode())
     return path.read_text().strip()
 
 
