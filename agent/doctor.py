@@ -29,6 +29,8 @@ def run_checks(config_path: Path | None = None) -> list[Check]:
     checks.append(_browser(settings))
     checks.append(_data_dir(settings))
     checks.append(_recipes(settings))
+    if settings.schedules:
+        checks.append(_schedules(settings))
     return checks
 
 
@@ -89,8 +91,28 @@ def _data_dir(settings: Settings) -> Check:
     return Check(
         "data dir",
         ok,
-        f"{data}" + ("" if data.exists() else " (will be created)"),
-        f"make {probe} writable or set data_dir in config.yaml",
+        f"{data}"
+        + ("" if data.exists() else " (will be created)")
+        + f"; why: {settings.data_dir_origin}",
+        f"make {probe} writable, set data_dir in config.yaml or set AIJIA_DATA_DIR",
+    )
+
+
+def _schedules(settings: Settings) -> Check:
+    """Every enabled schedule's inputs file reads now (not first at its 3 a.m. fire)."""
+    from agent.schedule.status import inputs_problem
+
+    enabled = {n: s for n, s in settings.schedules.items() if s.enabled}
+    problems = [
+        f"{name}: {problem}"
+        for name, schedule in enabled.items()
+        if (problem := inputs_problem(schedule)) is not None
+    ]
+    return Check(
+        "schedules",
+        not problems,
+        "; ".join(problems) or f"{len(enabled)} enabled, inputs files readable",
+        "create each inputs file (or fix its path in config.yaml, relative to the config)",
     )
 
 

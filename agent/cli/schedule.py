@@ -71,6 +71,8 @@ def _outcome(view: ScheduleView) -> str:
         if last
         else "never ran"
     )
+    if last is not None and last.state != "done" and last.reason:
+        outcome += f" ({last.reason})"
     if view.open is not None:
         outcome = f"running since {view.open.claimed_at}; before: {outcome}"
     return outcome
@@ -146,6 +148,8 @@ def schedule_status(
     config: Path | None = ConfigOption,
 ) -> None:
     """For monitoring: exit 1 when an enabled schedule's last fire failed or it is overdue."""
+    from agent.core.text import printable
+
     with open_aijia(config) as aijia:
         views = [v for v in aijia.schedules() if v.enabled]
     if as_json:
@@ -153,7 +157,9 @@ def schedule_status(
     else:
         out = console()
         for v in views:
-            out.print(f"{v.name}: {v.problem or 'ok'}", markup=False)
+            # one line per schedule, never wrapped: monitoring greps it
+            # (a row's reason can quote seller data: control characters shown escaped)
+            out.print(printable(f"{v.name}: {v.problem or 'ok'}"), markup=False, soft_wrap=True)
         if not views:
             out.print("no enabled schedules", markup=False)
     if any(v.problem for v in views):

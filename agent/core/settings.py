@@ -3,6 +3,8 @@
 Precedence, lowest first: the defaults declared here < config.yaml < the recipe < CLI flags.
 Which config.yaml: the `--config` flag, else `$AIJIA_CONFIG`, else `./config.yaml`, else the
 one next to this project's `cli.py`. Relative paths in it are relative to the file itself.
+Where data lives: `$AIJIA_DATA_DIR`, else the config's `data_dir`, else `var/` next to the
+config; with no config at all, the user's data dir ($XDG_DATA_HOME/aijia).
 """
 
 from __future__ import annotations
@@ -116,6 +118,14 @@ def user_config_dir() -> Path:
     tokens live here, never in the data dir."""
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "aijia"
+
+
+def user_data_dir() -> Path:
+    """Where data lives when no project says: $XDG_DATA_HOME/aijia, else ~/.local/share/aijia
+    (a relative $XDG_DATA_HOME is ignored, as the XDG spec says)."""
+    base = os.environ.get("XDG_DATA_HOME", "")
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "share"
+    return root / "aijia"
 
 
 def default_key_file() -> Path:
@@ -628,7 +638,11 @@ class SchedulerSettings(_Section):
 
 
 class Settings(_Section):
-    data_dir: Path = Field(Path("var"), description="Where runs, evidence and sessions live.")
+    data_dir: Path = Field(
+        Path("var"),
+        description="Where runs, evidence and sessions live (relative: to this file). "
+        "$AIJIA_DATA_DIR overrides it; with no config file: $XDG_DATA_HOME/aijia.",
+    )
     recipes_dir: Path | None = Field(
         None,
         description="The team's recipes, one folder per site flavor (relative: to this file). "
@@ -671,6 +685,11 @@ class Settings(_Section):
 
     # Filled by load_config, not by the file.
     source: Path | None = Field(None, exclude=True, description="The file this came from.")
+    data_dir_origin: str = Field(
+        "the default var/ in the current directory",
+        exclude=True,
+        description="Why data_dir is what it is (`aijia doctor` says it).",
+    )
 
 
 def find_config_file(explicit: Path | None = None) -> Path | None:
@@ -689,8 +708,13 @@ def find_config_file(explicit: Path | None = None) -> Path | None:
 def load_config(path: Path | None = None) -> Settings:
     """Read and validate config.yaml; defaults only when there is no file at all."""
     file = find_config_file(path)
-    if file is None:
-        return Settings()
+    if file is None:  # outside any project: the user's data dir, not wherever we stand
+        settings = Settings(
+            data_dir=user_data_dir(),
+            data_dir_origin="no config.yaml found: the user's data dir ($XDG_DATA_HOME/aijia, "
+            "else ~/.local/share/aijia)",
+        )
+        return _data_dir_from_env(settings)
     if not file.exists():  # a directory, FIFO or device is refused by load_file, by name
         raise ConfigError(
             f"config file {file} does not exist",
@@ -719,6 +743,12 @@ def load_config(path: Path | None = None) -> Settings:
     settings.source = file.resolve()
     if not settings.data_dir.is_absolute():
         settings.data_dir = (file.resolve().parent / settings.data_dir).resolve()
+    settings.data_dir_origin = (
+        f"data_dir in {settings.source}"
+        if "data_dir" in raw
+        else f"the project's var/ next to {settings.source} (no data_dir in it)"
+    )
+    _data_dir_from_env(settings)
     location = settings.evidence.location
     if location is not None and not location.is_absolute():
         settings.evidence.location = (file.resolve().parent / location).resolve()
@@ -730,6 +760,16 @@ def load_config(path: Path | None = None) -> Settings:
     for schedule in settings.schedules.values():
         if schedule.inputs_file is not None and not schedule.inputs_file.is_absolute():
             schedule.inputs_file = (file.resolve().parent / schedule.inputs_file).resolve()
+    return settings
+
+
+def _data_dir_from_env(settings: Settings) -> Settings:
+    """$AIJIA_DATA_DIR wins over the config and the defaults (a container's or a service's
+    volume: the Dockerfile and deploy/*.service set it)."""
+    env = os.environ.get("AIJIA_DATA_DIR", "")
+    if env:
+        settings.data_dir = Path(env).expanduser().resolve()
+        settings.data_dir_origin = "$AIJIA_DATA_DIR"
     return settings
 
 

@@ -23,13 +23,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from agent.core.errors import AgentError, ScheduleError
 from agent.schedule.fire import Log, execute_fire
-from agent.schedule.times import Due, due_slot, next_slot, parse_slot, slot_key
+from agent.schedule.status import ScheduleView, inputs_problem, schedule_view
+from agent.schedule.times import Due, due_slot, parse_slot, slot_key
 from agent.schedule.worker import CommitWorker
 from evidence.ids import new_id
 from evidence.schedules import Fire, LockHolder, ScheduleLedger, this_process
@@ -48,21 +48,6 @@ def utc_clock() -> datetime:
 
 def _quiet(event: str, **fields: Any) -> None:
     return None
-
-
-@dataclass(frozen=True)
-class ScheduleView:
-    """What `aijia schedule list/status` shows for one schedule."""
-
-    name: str
-    enabled: bool
-    trigger: str  # "cron 0 * * * * (Asia/Singapore)" or "every 60s"
-    recipe: str
-    next_fire: datetime | None
-    last: Fire | None  # the newest fire that ran (done, failed, interrupted)
-    open: Fire | None  # a fire still running
-    overdue: bool  # enabled, and the last slot that should have run did not (or is missed)
-    problem: str | None  # why `status` fails for it, else None
 
 
 class Scheduler:
@@ -117,6 +102,14 @@ class Scheduler:
             for name in names:
                 self.aijia.recipe(name, schedule.site)
                 policy.check_may_run(user, name)
+
+    def warn_inputs(self) -> None:
+        """At start: say which enabled schedule's inputs file cannot be read now (a warning,
+        not a refusal: an export job may drop the file before the slot; the fire fails then)."""
+        for name, schedule in self.settings.schedules.items():
+            problem = inputs_problem(schedule) if schedule.enabled else None
+            if problem is not None:
+                self.log("schedule_inputs_unreadable", schedule=name, error=problem)
 
     # ------------------------------------------------------------------ the lock
 
@@ -306,6 +299,7 @@ class Scheduler:
             self.stop = stop
         self.worker.stop = self.stop
         self.check()
+        self.warn_inputs()
         self.acquire()
         try:
             self.recover()
@@ -335,38 +329,6 @@ class Scheduler:
         return [self.view(name, now) for name in self.settings.schedules]
 
     def view(self, name: str, now: datetime) -> ScheduleView:
-        schedule = self.schedule(name)
-        trigger = (
-            f"cron {schedule.cron} ({schedule.timezone})"
-            if schedule.cron
-            else f"every {schedule.every_s:g}s"
-        )
-        last = self.ledger.last_finished(name)
-        opened = next((f for f in self.ledger.open_fires() if f.schedule == name), None)
-        newest = next(iter(self.ledger.fires(name, limit=1)), None)
-        overdue, problem = False, None
-        if schedule.enabled:
-            due = due_slot(name, schedule, now=now, last=_slot_of(self.ledger.last_slot(name)))
-            late = due is not None and due.late_s > schedule.misfire_grace_s
-            if late and due is not None and newest is not None:  # a manual fire since counts
-                late = parse_slot(newest.claimed_at) < due.slot
-            overdue = late or (newest is not None and newest.state == "missed")
-            if last is not None and last.state != "done":
-                problem = f"last fire {last.state}: {last.reason or ''}".strip()
-            elif overdue:
-                problem = "overdue: a slot passed without a fire (is the daemon running?)"
-        return ScheduleView(
-            name=name,
-            enabled=schedule.enabled,
-            trigger=trigger,
-            recipe=schedule.recipe,
-            next_fire=next_slot(schedule, now) if schedule.enabled else None,
-            last=last,
-            open=opened,
-            overdue=overdue,
-            problem=problem,
-        )
-
-
-def _slot_of(key: str | None) -> datetime | None:
-    return parse_slot(key) if key else None
+        """One schedule as `schedule list/status` shows it (agent/schedule/status.py)."""
+        self.schedule(name)  # ScheduleError for an unknown name
+        return schedule_view(name, self.settings, self.ledger, now=now)

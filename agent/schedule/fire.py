@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.core.errors import AgentError, InputError, ScheduleError
 from agent.core.states import RunState
+from agent.schedule.status import rows_reason
 from evidence.schedules import Fire, Item, ScheduleLedger
 
 if TYPE_CHECKING:
@@ -62,6 +63,11 @@ def link_to_row(store: EvidenceStore, ledger: ScheduleLedger, item: Item) -> OnC
         )
 
     return linked
+
+
+def one_line(message: str) -> str:
+    """A multi-line error message as one line, for a row's reason and `schedule status`."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
 
 
 def close_interrupted(store: EvidenceStore, run_id: str, why: str) -> None:
@@ -151,8 +157,10 @@ async def execute_fire(
         why = await _drain(tasks, stop, stopping, deadline, grace)
     except AgentError as exc:
         log("fire_failed", schedule=name, fire_id=fire.fire_id, error=str(exc))
-        return ledger.finish_fire(fire.fire_id, "failed", str(exc).splitlines()[0])
+        return ledger.finish_fire(fire.fire_id, "failed", one_line(exc.message))
     items = ledger.items(fire.fire_id)
+    if why is None and stop.is_set() and any(i.state not in SETTLED for i in items):
+        why = "the scheduler is stopping"  # rows the stop kept from starting
     if why or any(i.state not in SETTLED for i in items):
         for item in items:
             if item.state == "running" and item.run_id:
@@ -162,8 +170,11 @@ async def execute_fire(
         # a daemon stop leaves the rest to the next daemon; a fire over its time is over
         state = "failed" if why == TOO_LONG else "interrupted"
         return ledger.finish_fire(fire.fire_id, state, why or "stopped")
+    # every row settled, even when a stop came meanwhile: the fire is over, not interrupted
     failed = any(i.state == "failed" for i in items)
-    return ledger.finish_fire(fire.fire_id, "failed" if failed else "done")
+    if failed:
+        return ledger.finish_fire(fire.fire_id, "failed", rows_reason(ledger, fire.fire_id))
+    return ledger.finish_fire(fire.fire_id, "done")
 
 
 async def _drain(
@@ -177,7 +188,7 @@ async def _drain(
     loop = asyncio.get_running_loop()
     pending: set[asyncio.Task[None]] = set(tasks)
     stop_by: float | None = None
-    why = None
+    why: str | None = None
     while pending:
         if stop.is_set() and stop_by is None:
             stop_by, why = loop.time() + grace, "the scheduler is stopping"
@@ -191,7 +202,8 @@ async def _drain(
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
-    return why if (pending or stop_by is not None) else None
+    # a stop that came while rows ran, but let every one of them finish, cut nothing
+    return why if pending else None
 
 
 async def _run_row(
@@ -236,7 +248,7 @@ async def _run_row(
         raise
     except AgentError as exc:
         state = "failed"
-        reason = str(exc).splitlines()[0]
+        reason = one_line(exc.message)  # the whole message: its first line may only say where
         if isinstance(exc, InputError):
             reason = f"invalid row: {reason}"
         ledger.set_item(item.fire_id, item.n, state, reason=reason)

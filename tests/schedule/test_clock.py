@@ -292,7 +292,8 @@ def test_a_new_schedule_does_not_count_slots_before_its_first_fire_as_missed(
         clock=clock,
         execute=recorder,
     )
-    assert scheduler.view("hourly", clock.now).overdue  # no daemon has looked at it yet
+    # just added (in memory: no config file dates it): nothing is known to have been due
+    assert not scheduler.view("hourly", clock.now).overdue
 
     async def scenario() -> list[Fire]:
         claimed = await scheduler.tick()
