@@ -9,14 +9,15 @@ the first: <button> "Save"; …", "is on the page but could not be used".
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from agent.browser.selectors import Selector, build_locator
-from agent.core.errors import SelectorError, StepError
+from agent.core.errors import NotFound, SelectorError, StepError
 
 if TYPE_CHECKING:
     from playwright.async_api import Locator, Page
 
+    from agent.browser.not_found import NotFoundSpec
     from agent.core.secrets import Masker
 
 _DESCRIBE_JS = """els => els.slice(0, 3).map(e => {
@@ -34,6 +35,8 @@ class ElementFinder:
         masker: Masker
 
         def render_selector(self, sel: Selector) -> Selector: ...
+
+        def render(self, value: Any) -> Any: ...
 
     async def locate(
         self, sel: Selector, *, timeout_ms: float, root: Page | Locator | None = None
@@ -128,6 +131,51 @@ class ElementFinder:
             await loc.first.wait_for(state="attached", timeout=timeout_ms)
         except PlaywrightTimeout:
             raise await self._nothing_matched(sel, timeout_ms) from None
+
+    async def first_to_show(
+        self, sel: Selector, marker: Selector, *, timeout_ms: float
+    ) -> Literal["element", "marker", "unsure"]:
+        """Which shows up first: the element `sel` names or `marker` (a "no results" text).
+
+        One wait on `sel.or_(marker)` (Playwright answers as soon as either is attached), so
+        a page that says "No orders match" answers at once instead of after the timeout.
+        "marker" only when the marker is visible and the element absent; a marker that is
+        hidden (a template's empty-state kept in the DOM) leaves the element to the step's
+        own wait ("unsure"). Neither within `timeout_ms`: the element's "matched nothing"
+        SelectorError."""
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+        rendered = self.render_selector(sel)
+        element = build_locator(self.page, rendered)
+        sign = build_locator(self.page, self.render_selector(marker))
+        try:
+            await element.or_(sign).first.wait_for(state="attached", timeout=timeout_ms)
+        except PlaywrightTimeout:
+            raise await self._nothing_matched(rendered, timeout_ms) from None
+        if await element.count() > 0:
+            return "element"
+        if await sign.first.is_visible():
+            return "marker"
+        return "unsure"
+
+    async def fail_if_not_found(
+        self, target: Selector, spec: NotFoundSpec | None, *, timeout_ms: float
+    ) -> None:
+        """Wait for `target` or the `not_found` marker (agent/browser/not_found.py); raise
+        NotFound with the recipe's rendered message when the marker shows first. Nothing to
+        do without a marker: the step's own wait decides."""
+        if spec is None:
+            return
+        if await self.first_to_show(target, spec, timeout_ms=timeout_ms) != "marker":
+            return
+        marker = self.render_selector(spec)
+        raise NotFound(
+            self.masker.text(str(self.render(spec.message))),
+            hint=self.masker.text(
+                f"the page shows {marker.describe()} ({self.page.url}); "
+                "check the id, and the site it was looked up on"
+            ),
+        )
 
     async def _nothing_matched(self, sel: Selector, timeout_ms: float) -> SelectorError:
         return SelectorError(

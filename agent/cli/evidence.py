@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from agent.cli.common import ConfigOption, ExitCode, console, handles_errors, open_aijia, print_json
 
 if TYPE_CHECKING:
-    from evidence.timeline import RunTimeline
+    from evidence.timeline import Entry, RunTimeline
     from evidence.verify import VerifyReport
 
 app = typer.Typer(
@@ -74,6 +74,7 @@ def evidence_export(
     ),
     max_file_mb: float | None = typer.Option(None, help="Override the platform's per-file MB."),
     max_total_mb: float | None = typer.Option(None, help="Override the platform's total MB."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     config: Path | None = ConfigOption,
 ) -> None:
     """Write a zip anyone can verify offline: manifest, report, action log, screenshots, DOM."""
@@ -88,6 +89,11 @@ def evidence_export(
             max_file_mb=max_file_mb,
             max_total_mb=max_total_mb,
         )
+    if as_json:
+        from dataclasses import asdict
+
+        print_json({**asdict(result), "path": str(result.path)})
+        return
     out = console()
     out.print(f"wrote {result.path} ({result.size:,} bytes, {result.files} files)")
     out.print(f"bundle root hash {result.root_hash}", soft_wrap=True)
@@ -155,14 +161,46 @@ def evidence_verify_bundle(
 @app.command("show")
 @handles_errors
 def evidence_show(
-    run: str = typer.Argument(..., help="Run id."), config: Path | None = ConfigOption
+    run: str = typer.Argument(..., help="Run id."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    config: Path | None = ConfigOption,
 ) -> None:
     """Print a run's timeline and the six questions it answers."""
     from evidence.timeline import build_timeline
 
     with open_aijia(config) as aijia:
         timeline = build_timeline(aijia.store, run)
+    if as_json:
+        print_json(_timeline_json(timeline))
+        return
     _show_timeline(timeline)
+
+
+def _timeline_json(t: RunTimeline) -> dict[str, Any]:
+    """The timeline as `evidence show` prints it: the run, the six questions (answered by
+    the seq of their events) and every entry with its event, url, values and screenshot."""
+    from dataclasses import asdict
+
+    from agent.cli.present import run_dict
+
+    def entry(e: Entry) -> dict[str, Any]:
+        return {
+            "seq": e.event.seq,
+            "at": e.event.at,
+            "event": e.event.kind,
+            "title": e.title,
+            "url": e.url,
+            "values": dict(e.values),
+            "screenshot": asdict(e.screenshot) if e.screenshot else None,
+            "hash": e.event.hash,
+        }
+
+    return {
+        "run": run_dict(t.run),
+        "root_hash": t.root_hash,
+        "answers": {q: [e.event.seq for e in entries] for q, entries in t.answers.items()},
+        "entries": [entry(e) for e in t.entries],
+    }
 
 
 def _show_timeline(t: RunTimeline) -> None:
@@ -201,6 +239,9 @@ def evidence_report(
     run: str = typer.Argument(..., help="Run id."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Default: <run>.html."),
     open_it: bool = typer.Option(False, "--open", help="Open it in the default browser."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print what was written ({run_id, path, bytes}) as JSON."
+    ),
     config: Path | None = ConfigOption,
 ) -> None:
     """Write a self-contained HTML report (screenshots embedded) for one run."""
@@ -213,7 +254,10 @@ def evidence_report(
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(html)
-    console().print(f"wrote {target}")
+    if as_json:
+        print_json({"run_id": run, "path": str(target), "bytes": target.stat().st_size})
+    else:
+        console().print(f"wrote {target}")
     if open_it:
         import webbrowser
 
@@ -251,16 +295,34 @@ def evidence_prune(
     older_than: str = typer.Option(..., "--older-than", help="An age: 180d, 12w, 24h."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be removed."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help="Print the plan (--dry-run) or what was removed as JSON; needs "
+        "--yes or --dry-run (nobody answers a prompt).",
+    ),
     config: Path | None = ConfigOption,
 ) -> None:
     """Remove whole finished runs older than an age that no open case or live gate needs."""
+    from dataclasses import asdict
+
+    from agent.core.errors import InputError
     from evidence.ids import parse_age
 
+    if as_json and not (yes or dry_run):
+        raise InputError(
+            "--json cannot ask for confirmation", hint="add --yes (or --dry-run to see the plan)"
+        )
     age = parse_age(older_than)
+    reason = f"aijia evidence prune --older-than {older_than}"
     out = console()
     with open_aijia(config) as aijia:
         store = aijia.store
         plan = store.prune(age, dry_run=True)
+        if as_json:  # the plan, or (--yes) what was removed
+            done = plan if dry_run or not plan.pruned else store.prune(age, reason=reason)
+            print_json(asdict(done))
+            return
         out.print(f"{len(plan.pruned)} run(s) to remove, {len(plan.kept)} old run(s) kept")
         for run_id, why in plan.kept.items():
             out.print(f"  keep {run_id}: {why}")
@@ -268,7 +330,7 @@ def evidence_prune(
             return
         if not yes:
             typer.confirm(f"Remove {len(plan.pruned)} run(s) for good?", abort=True)
-        result = store.prune(age, reason=f"aijia evidence prune --older-than {older_than}")
+        result = store.prune(age, reason=reason)
     out.print(
         f"removed {len(result.pruned)} run(s) and {result.files_removed} file(s) "
         f"({result.bytes_freed:,} bytes); recorded in the prune log"

@@ -19,6 +19,9 @@ def init(
     force: bool = typer.Option(
         False, "--force", help="Write into a non-empty directory, overwriting the project files."
     ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the project directory and the files written as JSON."
+    ),
 ) -> None:
     """Create a team project: a commented config.yaml with a sample site (the sandbox's
     ShopLane), recipes/ with sample recipes, .gitignore and a README of next steps.
@@ -27,6 +30,14 @@ def init(
     from agent.project_template import scaffold
 
     written = scaffold(directory, force=force)
+    if as_json:
+        from agent.cli.common import print_json
+
+        root = directory.resolve()
+        print_json(
+            {"directory": str(root), "files": [str(p.relative_to(directory)) for p in written]}
+        )
+        return
     out = console()
     out.print(f"[green]created[/] an Aijia project in {directory.resolve()}:")
     for path in written:

@@ -104,6 +104,9 @@ def runs_show(
 def runs_reconcile(
     run: str = typer.Argument(..., help="Run id (in_doubt, or committing in a process that died)."),
     _as: str | None = RemovedAsOption,
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the outcome (run_id, state, committed, values, reason)."
+    ),
     config: Path | None = ConfigOption,
 ) -> None:
     """Settle a run whose commit may or may not have happened, by reading the back office
@@ -115,6 +118,11 @@ def runs_reconcile(
 
     with open_aijia(config) as aijia:
         outcome = aijia.reconcile(run, as_user=acting_identity(aijia))
+    if as_json:
+        from dataclasses import asdict
+
+        print_json({**asdict(outcome), "state": outcome.state.value})
+        return
     out = console()
     out.print(f"run {run}: [bold]{outcome.state.value}[/] — {shown(outcome.reason)}")
     if outcome.state.value == "approved":
@@ -127,6 +135,7 @@ def runs_close(
     run: str = typer.Argument(..., help="Run id (approved or in_doubt)."),
     reason: str = typer.Option(..., "--reason", help="Why; kept in the evidence."),
     _as: str | None = RemovedAsOption,
+    as_json: bool = typer.Option(False, "--json", help="Print the closed run as JSON."),
     config: Path | None = ConfigOption,
 ) -> None:
     """Close an approved or in_doubt run as failed, e.g. when the back office refused the
@@ -141,4 +150,9 @@ def runs_close(
 
     with open_aijia(config) as aijia:
         record = aijia.close_run(run, as_user=acting_identity(aijia), reason=reason)
+    if as_json:
+        from agent.cli.present import run_dict
+
+        print_json(run_dict(record))
+        return
     console().print(f"run {run}: [bold]{record.state.value}[/] — {shown(record.error or '')}")

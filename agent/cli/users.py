@@ -58,6 +58,19 @@ def _password(from_stdin: bool, *, confirm: bool, prompt: str = "Password") -> s
     return password
 
 
+JsonOption = typer.Option(False, "--json", help="Print the result as JSON.")
+
+
+def _json_without_prompts(as_json: bool, password_stdin: bool) -> None:
+    """`--json` keeps stdout for one JSON document: a password prompt would write there."""
+    from agent.core.errors import InputError
+
+    if as_json and not password_stdin:
+        raise InputError(
+            "--json cannot ask for a password", hint="add --password-stdin and write it to stdin"
+        )
+
+
 def _signed_in(aijia: Aijia) -> Identity | None:
     """The signed-in user (token), or None when nobody is (the OS user never manages
     accounts); an invalid token is refused (exit 6) rather than ignored."""
@@ -90,15 +103,20 @@ def users_add(
         ..., "--role", "-r", help="A policy role (policy.roles, or the admin role); repeat."
     ),
     password_stdin: bool = PasswordStdinOption,
+    as_json: bool = JsonOption,
     config: Path | None = ConfigOption,
 ) -> None:
     """Add an account. The first one (no account yet: bootstrap) may be added by anyone who
     can write the evidence store and must have the admin role; after that, a signed-in
     admin only. Exit codes: 0 added, 2 bad name, role or password, 6 refused."""
+    _json_without_prompts(as_json, password_stdin)
     with open_aijia(config) as aijia:
         actor = _signed_in(aijia) if aijia.store.count_users() else None
         password = _password(password_stdin, confirm=True)
         user = aijia.add_user(name, roles=roles, password=password, by=actor)
+    if as_json:
+        print_json(_user_dict(user))
+        return
     how = "bootstrap: the first account" if user.created_by == "bootstrap" else user.created_by
     console().print(f"added {user.name} (roles: {', '.join(user.roles)}; by {how})")
     console().print(f"  `aijia login {user.name}` signs in as them")
@@ -137,11 +155,15 @@ def users_list(
 @handles_errors
 def users_disable(
     name: str = typer.Argument(..., help="User name."),
+    as_json: bool = JsonOption,
     config: Path | None = ConfigOption,
 ) -> None:
     """Disable an account: it cannot sign in and its tokens stop working at once (admins)."""
     with open_aijia(config) as aijia:
         user = aijia.set_user_enabled(name, enabled=False, by=_signed_in(aijia))
+    if as_json:
+        print_json(_user_dict(user))
+        return
     console().print(f"{user.name} is disabled; their tokens no longer work")
 
 
@@ -149,11 +171,15 @@ def users_disable(
 @handles_errors
 def users_enable(
     name: str = typer.Argument(..., help="User name."),
+    as_json: bool = JsonOption,
     config: Path | None = ConfigOption,
 ) -> None:
     """Enable a disabled account again (admins)."""
     with open_aijia(config) as aijia:
         user = aijia.set_user_enabled(name, enabled=True, by=_signed_in(aijia))
+    if as_json:
+        print_json(_user_dict(user))
+        return
     console().print(f"{user.name} is enabled")
 
 
@@ -162,14 +188,19 @@ def users_enable(
 def users_passwd(
     name: str = typer.Argument(..., help="User name."),
     password_stdin: bool = PasswordStdinOption,
+    as_json: bool = JsonOption,
     config: Path | None = ConfigOption,
 ) -> None:
     """Set a new password: your own when signed in as NAME, anyone's as an admin (which also
     lifts a lock-out)."""
+    _json_without_prompts(as_json, password_stdin)
     with open_aijia(config) as aijia:
         actor = _signed_in(aijia)
         password = _password(password_stdin, confirm=True, prompt="New password")
         user = aijia.set_password(name, password=password, by=actor)
+    if as_json:
+        print_json(_user_dict(user))
+        return
     console().print(f"password of {user.name} changed")
 
 
@@ -210,11 +241,15 @@ def users_tokens(
 @handles_errors
 def users_revoke(
     token_id: str = typer.Argument(..., help="Token id (t-…), from `aijia users tokens NAME`."),
+    as_json: bool = JsonOption,
     config: Path | None = ConfigOption,
 ) -> None:
     """Revoke a personal token at once: your own, or anyone's as an admin."""
     with open_aijia(config) as aijia:
         record = aijia.revoke_token(token_id, by=_signed_in(aijia))
+    if as_json:
+        print_json(_token_dict(record))
+        return
     console().print(f"token {record.token_id} of {record.user} revoked at {record.revoked_at}")
 
 
@@ -226,6 +261,11 @@ def login(
     name: str | None = typer.Argument(None, help="User name (default: asked, the OS user)."),
     password_stdin: bool = PasswordStdinOption,
     label: str = typer.Option("cli", "--label", help="What this token is for (shown in lists)."),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help="Print who signed in as JSON (never the token); needs --password-stdin.",
+    ),
     config: Path | None = ConfigOption,
 ) -> None:
     """Sign in: check the password and keep a personal token for the next commands
@@ -234,6 +274,7 @@ def login(
     Exit codes: 0 signed in, 6 refused (wrong password, locked, disabled)."""
     from agent.cli import token_store
 
+    _json_without_prompts(as_json, password_stdin)
     if name is None:
         name = getpass.getuser() if password_stdin else typer.prompt("User", getpass.getuser())
     with open_aijia(config) as aijia:
@@ -246,12 +287,28 @@ def login(
             aijia.logout(previous)
         record = aijia.store.get_token(who.token_id or "")
     expires = record.expires_at if record else "?"
+    if as_json:
+        print_json(
+            {
+                "user": who.user,
+                "roles": list(who.roles),
+                "token_id": who.token_id,
+                "saved_to": str(saved),
+                "expires_at": record.expires_at if record else None,
+            }
+        )
+        return
     console().print(f"signed in as {who.user} (roles: {', '.join(who.roles) or 'none'})")
     console().print(f"  token {who.token_id} saved to {saved}; it expires {expires}")
 
 
 @handles_errors
-def logout(config: Path | None = ConfigOption) -> None:
+def logout(
+    as_json: bool = typer.Option(
+        False, "--json", help="Print what was revoked and forgotten as JSON."
+    ),
+    config: Path | None = ConfigOption,
+) -> None:
     """Sign out: revoke the personal token in use and forget the saved one."""
     from agent.cli import token_store
 
@@ -260,6 +317,16 @@ def logout(config: Path | None = ConfigOption) -> None:
         token, source = token_store.current_token(settings)
         record = aijia.logout(token) if token else None
         forgot = token_store.delete(settings)
+    if as_json:
+        print_json(
+            {
+                "revoked": record.token_id if record is not None else None,
+                "unknown_token": bool(token) and record is None,
+                "forgot": str(token_store.where(settings)) if forgot else None,
+                "env_token_still_set": source == f"${token_store.ENV}",
+            }
+        )
+        return
     out = console()
     if record is not None:
         out.print(f"token {record.token_id} of {record.user} revoked")

@@ -10,6 +10,8 @@ Hierarchy::
     ├── BrowserError                no usable browser, or it failed to start              (exit 4)
     ├── StepError                   a step failed at run time (timeout, expectation …)    (exit 1)
     │   ├── SelectorError           a selector matched nothing, or more than one element
+    │   ├── NotFound                the page said what the run looks for is not there (a
+    │   │                           step's `not_found` marker showed): kind "not_found"
     │   ├── ExpectationFailed       an `expect` step's condition was false
     │   ├── NavigationBlocked       a URL outside the site's allowed domains was refused
     │   ├── TemplateLimitError      a template ran past its CPU time, the step's timeout, or
@@ -138,6 +140,15 @@ class StepError(AgentError):
 
 class SelectorError(StepError):
     pass
+
+
+class NotFound(StepError):
+    """The page answered "there is no such thing" (a step's `not_found` marker appeared
+    before the element the step wanted): the order is unknown, not the recipe broken. The
+    message is the recipe's own ("order X not found on ShopLane"); exit 1 like any failed
+    run, told apart by `kind` (RunResult.error_kind, `aijia run --json`)."""
+
+    kind = "not_found"
 
 
 class ExpectationFailed(StepError):

@@ -36,6 +36,7 @@ class RunResult:
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None  # masked; names the step, expected vs seen, hint
     error_step: str | None = None
+    error_kind: str | None = None  # "not_found": the page said the order (…) does not exist
     exit_code: int = 0  # as the CLI maps it: 0 done, 1 failed, 2 bad input, 3 paused
     pause_reason: str | None = None  # "gate", "handoff" or "drift"
     gate: GateInfo | None = None

@@ -268,12 +268,30 @@ def render_outputs(ctx: RunContext, *, partial: bool = False) -> dict[str, Any]:
     scope = ctx.scope()
     for name, template in ctx.recipe.outputs.items():
         try:
-            out[name] = render(template, scope)
+            value = render(template, scope)
         except StepError:
             if not partial:
                 raise
+            continue
+        if partial and _holds_undefined(value):
+            continue  # e.g. {total: "{{ total }}"} | a_filter before `total` was read
+        out[name] = value
     masked: dict[str, Any] = ctx.masker.data(out)
     return masked
+
+
+def _holds_undefined(value: Any) -> bool:
+    """A rendered value with a jinja Undefined inside (a filter passed one through): not
+    defined yet, and not storable as evidence."""
+    from jinja2 import Undefined
+
+    if isinstance(value, Undefined):
+        return True
+    if isinstance(value, Mapping):
+        return any(_holds_undefined(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds_undefined(v) for v in value)
+    return False
 
 
 async def capture_failure(ctx: RunContext) -> None:

@@ -7,6 +7,7 @@ declared `safe: true`.
 Example::
 
     - click: {role: link, name: "{{ inputs.order_id }}"}
+      not_found: {text: No orders found, message: "order {{ inputs.order_id }} not found"}
     - click: {role: button, name: Refund}
       safe: true                          # opens the refund dialog; sends nothing
     - fill: {label: Amount, value: "{{ inputs.amount }}"}
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, model_validator
 
+from agent.browser.not_found import NotFoundSpec, not_found_field
 from agent.browser.selectors import KINDS, Selector, check_selector
 from agent.core.secrets import SecretRef
 from agent.steps.base import Step
@@ -36,16 +38,19 @@ class TargetParams(Selector):
 
 
 class Click(Step):
-    """Click one element (strict: exactly one match).
+    """Click one element (strict: exactly one match); with `not_found`, fail at once when
+    the page says there is no such element (agent/browser/not_found.py).
 
     Example::
 
         - click: {role: link, name: "{{ inputs.order_id }}"}
+          not_found: {text: No orders found, message: "order {{ inputs.order_id }} not found"}
     """
 
     key: ClassVar[str] = "click"
     effect: ClassVar = "act"
     click: TargetParams = Field(description="The element to click.")
+    not_found: NotFoundSpec | None = not_found_field()
 
     def may_change_back_office(self) -> bool:
         # following a link is a GET: it reads, it does not submit
@@ -55,6 +60,7 @@ class Click(Step):
 
     async def run(self, ctx: RunContext) -> None:
         timeout = ctx.timeout_ms(self)
+        await ctx.fail_if_not_found(self.click, self.not_found, timeout_ms=timeout)
         await ctx.act(
             lambda: ctx.on_element(
                 self.click, lambda loc: loc.click(timeout=timeout), timeout_ms=timeout

@@ -12,6 +12,8 @@ Example::
     - wait_for: {text: Refund submitted}
     - wait_for: {network_idle: true}
     - wait_for: label=Amount        # a selector: wait until visible
+    - wait_for: {visible: {role: heading, name: Order details}}
+      not_found: {text: No orders found, message: "order {{ inputs.order_id }} not found"}
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from agent.browser.not_found import NotFoundSpec, not_found_field
 from agent.browser.selectors import Selector
 from agent.core.errors import SiteUnreachable, TransientSiteError
 from agent.steps.base import Params, Step
@@ -163,7 +166,8 @@ class WaitForParams(Params):
 
 
 class WaitFor(Step):
-    """Wait until an element, a URL, a text or network idle.
+    """Wait until an element, a URL, a text or network idle; with `not_found` (for
+    `visible` and `text`), fail at once when the page says it does not exist.
 
     Example::
 
@@ -173,10 +177,20 @@ class WaitFor(Step):
     key: ClassVar[str] = "wait_for"
     effect: ClassVar = "read"
     wait_for: WaitForParams = Field(description="What to wait for.")
+    not_found: NotFoundSpec | None = not_found_field()
+
+    @model_validator(mode="after")
+    def _not_found_needs_an_element(self) -> WaitFor:
+        if self.not_found is not None and self.wait_for.visible is None and not self.wait_for.text:
+            raise ValueError("`not_found` goes with wait_for `visible` or `text` (an element)")
+        return self
 
     async def run(self, ctx: RunContext) -> None:
         p = self.wait_for
         timeout = ctx.timeout_ms(self)
+        target = p.visible if p.visible is not None else Selector(text=p.text) if p.text else None
+        if target is not None:
+            await ctx.fail_if_not_found(target, self.not_found, timeout_ms=timeout)
         if p.visible is not None:
             await ctx.wait_visible(p.visible, timeout_ms=timeout)
         elif p.hidden is not None:

@@ -129,3 +129,6 @@ def test_skip_invalid_duplicates_and_the_failed_rows_file(sandbox: Any, tmp_path
         (f"{failed_file}:2", "skipped", "not-an-order"),
         (f"{failed_file}:3", "failed", UNKNOWN),
     }, lines
+    [unknown] = [line for line in lines if line["state"] == "failed"]
+    assert f"order {UNKNOWN} not found on ShopLane" in unknown["error"], unknown
+    assert unknown["error_kind"] == "not_found" and unknown["duration_s"] < 5, unknown
