@@ -1,6 +1,9 @@
-"""`aijia recipes …`: list, show, validate, the step reference and the JSON Schema.
+"""`aijia recipes …`: list, show, validate, new, record, the step reference, the author's
+reference and the JSON Schema.
 
-Nothing here runs a recipe: these read the recipe files (agent.recipes) and the step registry.
+Nothing here runs a recipe: these read and write recipe files (agent.recipes) and read the step
+registry. Every command takes `--config`: the recipes are those of that config's project
+(agent/recipes/locate.py), so the commands work from any directory.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from agent.cli.common import (
+    ConfigOption,
     ExitCode,
     SiteAliasOption,
     SiteOption,
@@ -22,8 +26,11 @@ from agent.cli.common import (
 
 if TYPE_CHECKING:
     from agent.core.errors import Problem
+    from agent.core.settings import Settings
 
-app = typer.Typer(help="Declarative recipes: list, show, validate, JSON Schema.")
+app = typer.Typer(
+    help="Declarative recipes: list, show, validate, new, record, reference, JSON Schema."
+)
 
 # `validate` prints this many problems (and counts the rest): a broken or hostile file can
 # have thousands, and printing them all takes longer than finding them.
@@ -39,10 +46,13 @@ def recipes_list(
     site: str | None = SiteOption,
     site_alias: str | None = SiteAliasOption,
     as_json: bool = typer.Option(False, "--json", help="Print JSON (a list, one per recipe)."),
+    config: Path | None = ConfigOption,
 ) -> None:
-    """List the recipes under recipes/ (or $AIJIA_RECIPES) with their inputs and gate, a
-    table per site; the description is shown on terminals of 100 columns or more."""
-    rows = _recipe_rows(chosen_site(site, site_alias))
+    """List the recipes with their inputs and gate, a table per site.
+
+    The recipes are those next to the config (or of $AIJIA_RECIPES); the description is
+    shown on terminals of 100 columns or more."""
+    rows = _recipe_rows(chosen_site(site, site_alias), _settings(config))
     if as_json:
         print_json(rows)
         return
@@ -56,13 +66,20 @@ def recipes_list(
         out.print("`aijia recipes show NAME --site SITE` says what a recipe does.")
 
 
-def _recipe_rows(site: str | None) -> list[dict[str, Any]]:
+def _settings(config: Path | None) -> Settings:
+    """The settings of `--config` (else $AIJIA_CONFIG, ./config.yaml): where recipes are."""
+    from agent.core.settings import load_config
+
+    return load_config(config)
+
+
+def _recipe_rows(site: str | None, settings: Settings) -> list[dict[str, Any]]:
     """Each recipe file (of `site`) as a JSON-ready row; an invalid one with its problems."""
     from agent.core.errors import RecipeError
     from agent.recipes.model import list_recipes, load_recipe
 
     rows: list[dict[str, Any]] = []
-    for path in list_recipes():
+    for path in list_recipes(settings=settings):
         if site and path.parent.name != site:
             continue
         row: dict[str, Any] = {"site": path.parent.name, "name": path.stem, "path": str(path)}
@@ -126,13 +143,42 @@ def recipes_show(
     name: str = typer.Argument(..., help="Recipe name (or a path to its YAML file)."),
     site: str | None = SiteOption,
     site_alias: str | None = SiteAliasOption,
+    config: Path | None = ConfigOption,
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help='Print JSON: {"name", "site", "version", "source", "description", "session", '
+        '"inputs", "steps": [{"number", "phase", "step", "what"}], "outputs"}.',
+    ),
 ) -> None:
     """Show one recipe: inputs, steps with their phase (prepare / gate / commit), outputs."""
     from rich.table import Table
 
     from agent.recipes.model import find_recipe, load_recipe, outline
 
-    recipe = load_recipe(find_recipe(name, chosen_site(site, site_alias)))
+    found = find_recipe(name, chosen_site(site, site_alias), settings=_settings(config))
+    recipe = load_recipe(found)
+    if as_json:
+        print_json(
+            {
+                "name": recipe.name,
+                "site": recipe.site,
+                "version": recipe.version,
+                "source": str(recipe.source),
+                "description": recipe.description,
+                "session": recipe.session,
+                "inputs": {
+                    key: spec.model_dump(by_alias=True, exclude_none=True, mode="json")
+                    for key, spec in recipe.inputs.items()
+                },
+                "steps": [
+                    {"number": n, "phase": phase, "step": kind, "what": what}
+                    for n, phase, kind, what in outline(recipe)
+                ],
+                "outputs": list(recipe.outputs),
+            }
+        )
+        return
     out = console()
     out.print(f"[bold]{recipe.name}[/] v{recipe.version}  ({recipe.source})")
     if recipe.description:
@@ -167,11 +213,12 @@ def recipes_validate(
     as_json: bool = typer.Option(
         False, "--json", help='Print JSON: {"ok", "recipes", "problems": [...]}.'
     ),
+    config: Path | None = ConfigOption,
 ) -> None:
     """Check recipes without starting a browser; print every problem; exit 2 if any."""
     from agent.recipes.model import list_recipes, recipes_root, validate_paths
 
-    targets = paths or [recipes_root()]
+    targets = paths or [recipes_root(_settings(config))]
     problems = validate_paths(targets)
     count = sum(len(list_recipes(p)) if p.is_dir() else 1 for p in targets)
     if as_json:
@@ -210,8 +257,10 @@ def _problem_dicts(problems: list[Problem]) -> list[dict[str, Any]]:
 @handles_errors
 def recipes_steps(
     name: str | None = typer.Argument(None, help="One step kind, e.g. extract."),
+    config: Path | None = ConfigOption,
 ) -> None:
     """The step kinds a recipe can use: what each does, its fields and an example."""
+    del config  # accepted like on every `recipes` command; the step kinds are the same anywhere
     from rich.table import Table
 
     from agent.steps import step_reference
@@ -250,8 +299,10 @@ def recipes_steps(
 @handles_errors
 def recipes_schema(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write here, not stdout."),
+    config: Path | None = ConfigOption,
 ) -> None:
     """Print (or write) the recipe JSON Schema, for editor completion and validation."""
+    del config  # accepted like on every `recipes` command; the schema is the same anywhere
     import json
 
     from agent.recipes.model import recipe_schema
@@ -262,3 +313,140 @@ def recipes_schema(
     else:
         output.write_text(text + "\n", encoding="utf-8")
         console().print(f"wrote {output}")
+
+
+KIND_HELP = "What to start from: lookup (reads, no gate), refund or note (a gate before sending)."
+
+
+@app.command("new")
+@handles_errors
+def recipes_new(
+    site: str = typer.Argument(
+        ..., help="Site from config.yaml (its recipe folder gets the file)."
+    ),
+    name: str = typer.Argument(..., help="Recipe name, snake_case (also the file name)."),
+    kind: str = typer.Option("lookup", "--kind", help=KIND_HELP),
+    force: bool = typer.Option(False, "--force", help="Overwrite the recipe if it exists."),
+    as_json: bool = typer.Option(False, "--json", help='Print JSON: {"path", "written"}.'),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Scaffold a recipe from a template, in the site's recipe folder.
+
+    The file has name, site, inputs, `session: login`, steps with CHANGE ME comments and
+    outputs; a refund or note recipe has its gate before the click that sends. It validates as
+    written. A folder without a login recipe gets one too."""
+    from agent.recipes.model import load_recipe
+    from agent.recipes.scaffold import KINDS, new_recipe
+
+    if kind not in KINDS:
+        raise typer.BadParameter(f"{kind!r} is not one of {', '.join(KINDS)}", param_hint="--kind")
+    written = new_recipe(_settings(config), site, name, kind=kind, force=force)
+    load_recipe(written[0])  # the template's promise: a RecipeError here is a bug to report
+    _print_written(written, as_json, f"aijia recipes show {written[0]}")
+
+
+@app.command("record")
+@handles_errors
+def recipes_record(
+    site: str = typer.Argument(
+        ..., help="Site from config.yaml (its recipe folder gets the file)."
+    ),
+    name: str = typer.Argument(..., help="Recipe name, snake_case (also the file name)."),
+    url: str = typer.Option("/", "--url", help="Where to start: a path of the site's base_url."),
+    from_file: Path | None = typer.Option(
+        None,
+        "--from",
+        help="Translate this recording (the JSONL of `playwright codegen --target jsonl -o "
+        "FILE URL`) instead of opening a browser.",
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite the recipe if it exists."),
+    as_json: bool = typer.Option(False, "--json", help='Print JSON: {"path", "written"}.'),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Record a recipe in a browser window (or translate a recording with --from FILE).
+
+    The window opens on the site, signed in with the saved session when there is one; do the
+    task, then close the window. The actions become a recipe with role/label selectors, typed
+    values as inputs, passwords as the site's credential (never written), and a gate before
+    the first click that may change something. Needs a display."""
+    import asyncio
+    import os
+
+    from agent.core.errors import ConfigError, RecipeError
+    from agent.recipes.model import load_recipe
+    from agent.recipes.recorder import parse_recording, translate
+    from agent.recipes.scaffold import check_name, refuse_overwrite, site_folder
+
+    settings = _settings(config)
+    check_name(name)
+    folder = site_folder(settings, site)
+    path = folder / f"{name}.yaml"
+    refuse_overwrite(path, force)
+    if from_file is not None:
+        try:
+            actions = parse_recording(from_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"cannot read the recording {from_file}: {exc}",
+                hint="pass the file `playwright codegen --target jsonl -o FILE URL` wrote",
+            ) from None
+    elif not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise ConfigError(
+            "recording opens a browser window, and there is no display here "
+            "($DISPLAY and $WAYLAND_DISPLAY are unset)",
+            hint="record on a desktop (or over ssh -X), or translate a saved recording: "
+            f"aijia recipes record {site} {name} --from FILE (FILE from "
+            "`playwright codegen --target jsonl -o FILE URL`)",
+        )
+    else:
+        from agent.recipes.recording import record_actions
+
+        console(stderr=True).print("recording: do the task in the browser window, then close it")
+        actions = asyncio.run(record_actions(settings, site, url))
+    has_login = name != "login" and any((folder / f"login{e}").is_file() for e in (".yaml", ".yml"))
+    text = translate(
+        actions,
+        name=name,
+        site=site,
+        base_url=settings.sites[site].base_url,
+        session="login" if has_login else None,
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    try:
+        load_recipe(path)
+    except RecipeError as err:
+        err.hint = f"{path} was written; fix it there (`aijia recipes validate {path}`)"
+        raise
+    _print_written([path], as_json, f"aijia recipes show {path}")
+
+
+def _print_written(written: list[Path], as_json: bool, next_command: str) -> None:
+    """The files written (the recipe first), as JSON or as lines with the next command."""
+    if as_json:
+        print_json({"path": str(written[0]), "written": [str(p) for p in written]})
+        return
+    out = console()
+    for path in written:
+        out.print(f"[green]wrote[/] {path}", soft_wrap=True)
+    out.print(f"next: edit the CHANGE ME lines, then `{next_command}`", markup=False)
+
+
+@app.command("reference")
+@handles_errors
+def recipes_reference(
+    out_file: Path | None = typer.Option(None, "--out", help="Write here, not stdout."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Print (or write) the recipe author's reference, in Markdown.
+
+    Generated from the step classes: every step and option, selectors, templates, gates."""
+    del config  # accepted like on every `recipes` command; the reference is the same anywhere
+    from agent.recipes.reference import reference  # generated from the step classes
+
+    text = reference()
+    if out_file is None:
+        typer.echo(text)
+    else:
+        out_file.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        console().print(f"wrote {out_file}")

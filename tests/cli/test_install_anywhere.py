@@ -136,6 +136,19 @@ def test_wheel_init_lookup_and_gated_refund_outside_the_repo(
     assert "paused at gate " in refund.stdout
     assert (project / "var" / "evidence").is_dir()
 
+    new = subprocess.run(  # the scaffold templates travel in the wheel
+        [aijia, "recipes", "new", "shoplane", "open_disputes", "--kind", "refund", "--json"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert new.returncode == 0, new.stderr
+    written = Path(json.loads(new.stdout)["path"])
+    assert written == project / "recipes" / "shoplane" / "open_disputes.yaml"
+    valid = subprocess.run(
+        [aijia, "recipes", "validate", str(written)],
+        cwd=project, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert valid.returncode == 0, valid.stderr + valid.stdout
+
 
 def _project(tmp_path: Path, base_url: str) -> Path:
     """A scaffolded project whose ShopLane site points at `base_url`."""
