@@ -62,6 +62,11 @@ ACCOUNTS: dict[str, tuple[Account, ...]] = {
             "locked@storefront.test", "storefront-locked-2611", "Locked User", "locked", locked=True
         ),
     ),
+    "kedai": (
+        Account("lead@kedai.test", "kedai-lead-2611", "Siti Hajar (Lead)", "lead"),
+        Account("reviewer@kedai.test", "kedai-review-2611", "Arjun Nair", "reviewer"),
+        Account("locked@kedai.test", "kedai-locked-2611", "Locked User", "locked", locked=True),
+    ),
 }
 
 # Environment variable names config.yaml reads the lead's secrets from.
@@ -69,6 +74,7 @@ ENV_NAMES = {
     "shoplane": {"password": "SHOPLANE_PASSWORD"},
     "markethub": {"password": "MARKETHUB_PASSWORD", "totp_secret": "MARKETHUB_TOTP_SECRET"},
     "storefront": {"password": "STOREFRONT_PASSWORD"},
+    "kedai": {"password": "KEDAI_PASSWORD"},
 }
 
 

@@ -45,6 +45,7 @@ DETAIL_PATHS = {
     "shoplane": "/portal/sale/order/{ref}",
     "markethub": "/orders-v3/order/{ref}",
     "storefront": "/admin/orders/{ref}",
+    "kedai": "/desk/sales/{ref}",
 }
 
 

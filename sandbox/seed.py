@@ -33,7 +33,7 @@ from sandbox.catalog import (
     REFUND_REASONS,
 )
 
-FLAVORS = ("shoplane", "markethub", "storefront")
+FLAVORS = ("shoplane", "markethub", "storefront", "kedai")
 DEFAULT_SEED = 2611
 DEFAULT_COUNT = 240
 
@@ -155,6 +155,9 @@ def _order_id(
                 f"{rng.choice(('111', '112', '113', '114'))}-{rng.randrange(10**7):07d}-"
                 f"{rng.randrange(10**7):07d}"
             )
+            ref = oid
+        elif flavor == "kedai":  # sale numbers such as KD-2611-0042; the page path uses it too
+            oid = f"KD-{created:%y%m}-{seq + 1:04d}"
             ref = oid
         else:
             oid = f"#{1001 + seq}"

@@ -27,7 +27,7 @@ from sandbox.faults import Faults
 from sandbox.seed import DEFAULT_COUNT, DEFAULT_SEED, FLAVORS
 from sandbox.web import SandboxState, Site, build_app
 
-PORT_OFFSETS = {"shoplane": 0, "markethub": 1, "storefront": 2}
+PORT_OFFSETS = {"shoplane": 0, "markethub": 1, "storefront": 2, "kedai": 4}  # 3: the CDN
 CDN = "cdn"  # not a flavor: the key of the CDN's server among the flavors' ones
 CDN_PORT_OFFSET = 3  # the CDN that heavy pages load a script from (its own origin)
 

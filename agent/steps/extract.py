@@ -17,6 +17,7 @@ Example::
         events:                                          # repeated blocks, fields inside each
           rows: {css: ".tracking-event"}
           fields: {at: {css: time, as: date}, what: {css: .what}}
+      not_found: {text: No orders found, message: "order not found"}   # see browser/not_found.py
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
+from agent.browser.not_found import NotFoundSpec, not_found_field
 from agent.browser.selectors import Selector, build_locator
 from agent.core.errors import SelectorError, StepError
 from agent.recipes.coerce import Coercion, clean_text, coerce
+from agent.recipes.tables import data_rows
 from agent.steps.base import Params, Step
 
 if TYPE_CHECKING:
@@ -97,6 +100,38 @@ class TableSpec(Params):
     optional: bool = Field(
         False, description="An empty list when the page has no such table (e.g. no refunds yet)."
     )
+    footer_rows: int = Field(
+        0,
+        ge=0,
+        description="The last N body rows are totals, not data (a plain last row 'Total'): "
+        "dropped. Rows in <tfoot> are never read as data.",
+    )
+    empty_text: str | None = Field(
+        None,
+        description="The text of the row a table shows when it has nothing, e.g. 'No refunds "
+        "yet': rows with it are dropped, so such a table reads as an empty list.",
+    )
+    where: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description="Keep only rows whose cell (by column key) is this text, or one of a "
+        "list; case and spacing ignored, compared before `as:`.",
+    )
+    where_not: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description="Drop rows whose cell (by column key) is this text, or one of a list "
+        "(e.g. `{sku: \"\"}` drops rows with no SKU, such as a 'Total' row).",
+    )
+
+    @model_validator(mode="after")
+    def _filters_name_columns(self) -> TableSpec:
+        for option in ("where", "where_not"):
+            unknown = [k for k in getattr(self, option) if k not in self.columns]
+            if unknown:
+                raise ValueError(
+                    f"{option} names {', '.join(unknown)}, not a key of columns "
+                    f"({', '.join(self.columns)})"
+                )
+        return self
 
 
 class RowsSpec(Params):
@@ -141,12 +176,23 @@ class Extract(Step):
     key: ClassVar[str] = "extract"
     effect: ClassVar = "read"
     extract: dict[str, AnySpec] = Field(description="value name -> what to read.")
+    not_found: NotFoundSpec | None = not_found_field()
 
     def defines(self) -> list[str]:
         return list(self.extract)
 
     async def run(self, ctx: RunContext) -> None:
         timeout = ctx.timeout_ms(self)
+        if self.not_found is not None and self.extract:  # the race is with the first value
+            first = next(iter(self.extract.values()))
+            target = (
+                first.table
+                if isinstance(first, TableSpec)
+                else first.rows
+                if isinstance(first, RowsSpec)
+                else first
+            )
+            await ctx.fail_if_not_found(target, self.not_found, timeout_ms=timeout)
         extracted: dict[str, Any] = {}
         for name, spec in self.extract.items():
             try:
@@ -225,10 +271,16 @@ async def _read_table(ctx: RunContext, spec: TableSpec, timeout: float) -> list[
                 hint="column headers are matched case-insensitively, whole or as a prefix",
             )
         index[name] = matches[0]
+    rows = data_rows(
+        data["rows"],
+        index,
+        footer_rows=spec.footer_rows,
+        empty_text=spec.empty_text,
+        where={k: ctx.render(v) for k, v in spec.where.items()},
+        where_not={k: ctx.render(v) for k, v in spec.where_not.items()},
+    )
     out = []
-    for row in data["rows"][: spec.max]:
-        if not any(cell for cell in row):
-            continue
+    for row in rows[: spec.max]:
         out.append(
             {
                 name: _convert(row[i] if i < len(row) else None, spec.columns[name])
