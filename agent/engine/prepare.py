@@ -119,7 +119,8 @@ async def _drive(
         gate_at = recipe.gate_index()
         if gate_at is None or ctx.dry_run:
             await ctx.save_trace()  # the trace is evidence: stored before the run is sealed
-            outputs = render_outputs(ctx)
+            # a dry run stops before the gate: outputs read after it (refund_id) are left out
+            outputs = render_outputs(ctx, partial=ctx.dry_run)
             gate = _gate_preview(ctx, gate_at) if gate_at is not None else None
             ctx.flush_events()
             store.finish_run(run_id, outputs=outputs)
@@ -147,6 +148,7 @@ async def _drive(
             # 1, or 4 when the site did not answer (SiteUnreachable): retry later, not a bug
             exit_code=exc.exit_code if state is RunState.FAILED else 1,
             error_step=getattr(exc, "step_number", None),
+            error_kind=getattr(exc, "kind", None),
         )
 
 

@@ -40,6 +40,7 @@ from jinja2.sandbox import (
 )
 
 from agent.core.errors import StepError
+from agent.recipes import order_filters
 from agent.recipes.template_limits import (
     Budget,
     LimitedEnvironment,
@@ -63,7 +64,7 @@ def environment() -> SandboxedEnvironment:
     global _env
     if _env is None:
         env = LimitedEnvironment(undefined=StrictUndefined, autoescape=False)
-        env.filters["money"] = lambda v: f"{float(v):.2f}"
+        env.filters.update(order_filters.FILTERS)  # money, sums, rows, refundable, status
         env.filters["days_since"] = days_since
         env.filters = {name: limited_filter(name, f) for name, f in env.filters.items()}
         env.globals["lipsum"] = lipsum_limited

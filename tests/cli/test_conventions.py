@@ -88,7 +88,7 @@ def test_recipes_list_json_and_site_aliases() -> None:
     done = aijia("recipes", "list", "--json")
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
-    assert {r["site"] for r in rows} == {"shoplane", "markethub", "storefront"}
+    assert {r["site"] for r in rows} == {"shoplane", "markethub", "storefront", "kedai"}
     refund = next(r for r in rows if r["site"] == "shoplane" and r["name"] == "prepare_refund")
     assert refund["gate"] == "refund" and "order_id" in refund["inputs"] and refund["valid"]
     for spelling in ("--site", "-s", "--flavor"):  # one concept; old spellings still work

@@ -30,7 +30,7 @@ def test_lookup_order_matches_the_back_office(shoplane: Runner, sandbox: Any, co
     assert out["totals"]["total"]["currency"] == order.currency
     assert len(out["refunds"]) == len(truth["refunds"]) >= 1
     assert out["items"] and all(item["qty"] >= 1 for item in out["items"])
-    assert out["shipping"]["events"], "tracking events are read after the late fetch"
+    assert out["tracking"]["events"], "tracking events are read after the late fetch"
 
 
 def test_check_logistics_tells_delayed_from_delivered(shoplane: Runner, sandbox: Any, conditions):

@@ -40,10 +40,12 @@ def test_lookup_order_matches_the_back_office(storefront: Runner, sandbox: Any, 
     result = storefront("lookup_order", order_id=order.order_id.lstrip("#"))
     assert result.state is RunState.DONE, result.error
     out = result.outputs
-    assert out["order_id"] == order.order_id
-    assert out["payment_status"] == "Partially refunded"
-    assert out["fulfillment_status"] == "Delivered"
-    assert out["customer"]["name"] == order.buyer_name
+    assert out["order_id"] == order.order_id and out["schema"] == "aijia.order/1"
+    assert out["status"] == "delivered"
+    assert out["status_raw"] == "Partially refunded / Delivered"
+    assert out["extra"]["payment_status"] == "Partially refunded"
+    assert out["extra"]["fulfillment_status"] == "Delivered"
+    assert out["buyer"]["name"] == order.buyer_name and out["buyer"]["email"]
     assert money(out["totals"]["total"]) == Decimal(order.total)
     assert money(out["totals"]["refundable"]) == Decimal(order.refundable)
     assert money(out["totals"]["refunded"]) == Decimal(truth["refunded"])
@@ -55,9 +57,9 @@ def test_lookup_order_matches_the_back_office(storefront: Runner, sandbox: Any, 
         (r["refund_id"], Decimal(r["amount"])) for r in truth["refunds"]
     ]
     assert out["refunds"], "a partially refunded order has refunds"
-    assert out["shipping"]["tracking_number"] == seed.tracking_number
-    assert out["shipping"]["carrier"] == seed.carrier
-    texts = " ".join(entry["text"] for entry in out["timeline"])
+    assert out["tracking"]["number"] == seed.tracking_number
+    assert out["tracking"]["carrier"] == seed.carrier
+    texts = " ".join(entry["text"] for entry in out["extra"]["timeline"])
     assert all(r["refund_id"] in texts for r in truth["refunds"])
 
 
@@ -88,7 +90,8 @@ def test_capture_order_evidence_stores_pages(storefront: Runner, sandbox: Any, c
     result = storefront("capture_order_evidence", order_id=order.order_id)
     assert result.state is RunState.DONE, result.error
     assert result.run_id is not None
-    assert result.outputs["fulfillment_status"] == "In transit"
+    assert result.outputs["status"] == "shipped"
+    assert result.outputs["extra"]["fulfillment_status"] == "In transit"
     events = storefront.store.events(result.run_id)
     artifacts = [a for e in events for a in _artifacts(storefront, e)]
     assert {"screenshot", "dom"} <= {a.kind for a in artifacts}
@@ -125,6 +128,19 @@ def test_prepare_refund_stops_at_the_gate_and_refunds_nothing(
     assert sandbox.ledger(FLAVOR)["refunds"] == []
 
 
+def test_prepare_refund_by_amount_alone_sends_no_items(storefront: Runner, sandbox: Any):
+    """The same inputs as every site (order_id, amount, reason): the dialog's refund amount is
+    typed, every line's quantity stays 0 and nothing is restocked."""
+    order = next(o for o in sandbox.find_orders(FLAVOR, "delivered") if "multi_item" in o.cases)
+    result = storefront("prepare_refund", order_id=order.order_id, amount="2.5", reason="other")
+    assert result.state is RunState.PAUSED, result.error
+    binds = result.gate.binds if result.gate else {}
+    assert (binds["amount"], binds["sku"], binds["quantity"]) == ("2.50", None, None)
+    assert binds["restock"] is False and Decimal(binds["shipping"]) == 0
+    assert "an amount, no items" in (result.gate.summary if result.gate else "")
+    assert sandbox.ledger(FLAVOR)["refunds"] == []
+
+
 def _refusal(sandbox: Any, problem: str) -> tuple[str, dict[str, Any]]:
     """An order and inputs the back office would refuse, from the seed."""
     if problem == "over_refundable":
@@ -145,6 +161,8 @@ def _refusal(sandbox: Any, problem: str) -> tuple[str, dict[str, Any]]:
         return order.order_id, {"sku": sku, "quantity": qty + 1}
     if problem == "unknown_sku":
         return order.order_id, {"sku": "NO-SUCH-SKU", "quantity": 1}
+    if problem == "nothing_to_refund":
+        return order.order_id, {}
     return order.order_id, {"sku": sku, "quantity": 1}
 
 
@@ -155,6 +173,7 @@ def _refusal(sandbox: Any, problem: str) -> tuple[str, dict[str, Any]]:
         ("too_many", "were ordered"),
         ("unknown_sku", "the order has no line with SKU NO-SUCH-SKU"),
         ("over_refundable", "more than the refundable amount"),
+        ("nothing_to_refund", "give the amount to refund, or the sku"),
     ],
 )
 def test_prepare_refund_refuses_what_the_back_office_would(
@@ -182,6 +201,7 @@ def test_an_approved_refund_sends_what_was_bound(storefront: Runner, sandbox: An
     assert refund["amount"] == paused.gate.binds["amount"] == str(cents(price))
     assert refund["detail"] == {"quantities": {sku: 1}, "shipping": "0.00", "restock": False}
     assert done.outputs["refund_id"] == refund["refund_id"]
+    assert done.outputs["items"] == [{"sku": sku, "qty": 1}]
     assert storefront.event_kinds(done).count("action_done") == 1
 
 
