@@ -7,6 +7,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 AIJIA  := $(VENV)/bin/aijia
 STAMP  := $(VENV)/.installed
+# one pytest worker per core, at most 4 (each has its own sandbox, Chromium and temp dirs);
+# `make test TEST_WORKERS=0` runs in one process
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup browser demo test lint typecheck unit bench clean
@@ -44,8 +47,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy agent evidence sandbox cli.py
 
-test: setup lint typecheck   # everything: real Chromium against the sandbox (~10 min on 2 cores)
-	$(PY) -m pytest --durations=10
+test: setup lint typecheck   # everything: real Chromium against the sandbox (~18 min on 2 cores)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 unit: setup   # the fast tier: no Chromium, no sandbox (`browser` marker, see tests/conftest.py)
 	$(PY) -m pytest -m "not browser" -q

@@ -39,7 +39,8 @@ def _examples(obj: object) -> list[str]:
 def _documented() -> list[tuple[str, str]]:
     out = []
     modules = {inspect.getmodule(cls) for cls in STEP_TYPES.values()}
-    for owner in [*STEP_TYPES.values(), *modules]:
+    ordered = sorted(modules, key=lambda m: getattr(m, "__name__", ""))  # same ids in every worker
+    for owner in [*STEP_TYPES.values(), *ordered]:
         for block in _examples(owner):
             out.append((getattr(owner, "__name__", str(owner)), block))
     return out
