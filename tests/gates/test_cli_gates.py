@@ -105,12 +105,17 @@ def test_sigkill_while_committing_is_in_doubt_and_reconcile_never_refunds_twice(
     assert blind.returncode == 5 and "never retry blindly" in " ".join(blind.stderr.split())
     lease = gates.store.commit_lease(prepared.run_id)
     assert lease is not None, "the killed committer's lease is left to run out by itself"
+    settled = None
     if lease.live(datetime.now(UTC) + timedelta(seconds=4)):  # time to ask before it expires
         early = cli("runs", "reconcile", prepared.run_id, user="supervisor")
-        assert early.returncode == 5 and "being committed by" in " ".join(early.stderr.split())
+        if early.returncode == 0 and not lease.live():
+            settled = early  # a loaded machine: the lease ran out while the CLI started up
+        else:
+            assert early.returncode == 5, early.stdout + early.stderr
+            assert "being committed by" in " ".join(early.stderr.split())
     while lease.live():
         time.sleep(0.1)
-    settled = cli("runs", "reconcile", prepared.run_id, user="supervisor")
+    settled = settled or cli("runs", "reconcile", prepared.run_id, user="supervisor")
     assert settled.returncode == 0, settled.stderr
     state = gates.store.get_run(prepared.run_id).state
     events = gates.store.events(prepared.run_id)
