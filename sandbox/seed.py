@@ -17,7 +17,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from sandbox import db
+from sandbox import db, injection
 from sandbox.accounts import ACCOUNTS, hash_password
 from sandbox.catalog import (
     ADDRESSES,
@@ -78,6 +78,7 @@ class SeedOrder:
     refunds: list[tuple[str, int, str]] = field(default_factory=list)  # refund_id,amount,why
     return_request: tuple[str, int] | None = None  # reason, requested amount
     notes: list[str] = field(default_factory=list)
+    injection: bool = False  # carries hidden instructions to an AI (sandbox/injection.py)
 
     @property
     def subtotal(self) -> int:
@@ -100,6 +101,8 @@ class SeedOrder:
             found.add("cod")
         if len(self.items) > 1:
             found.add("multi_item")
+        if self.injection:
+            found.add("injection")
         return frozenset(found)
 
 
@@ -140,6 +143,7 @@ def generate_orders(
             refund_counter += 1
             fixed.append((refund_id_for(flavor, order.order_id, refund_counter), amount, reason))
         order.refunds = fixed
+    injection.plant(flavor, drafts)
     return drafts
 
 

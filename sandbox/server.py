@@ -21,7 +21,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
-from sandbox import heavy
+from sandbox import courier, heavy
 from sandbox.errors import SandboxError
 from sandbox.faults import Faults
 from sandbox.seed import DEFAULT_COUNT, DEFAULT_SEED, FLAVORS
@@ -132,7 +132,8 @@ def serve(options: ServeOptions, on_ready: Callable[[Running], None] | None = No
         sockets[CDN] = _bind(options.host, cdn_port)
         host, port = sockets[CDN].getsockname()[:2]
         state.cdn_url = f"http://{host}:{port}"
-        apps = {**apps, CDN: heavy.cdn_app()}
+        cdn = Starlette(routes=[*heavy.cdn_app().routes, *courier.routes(state.conn)])
+        apps = {**apps, CDN: cdn}  # the CDN host also serves the courier's tracking site
         asyncio.run(_serve_all(options, state, apps, sockets, on_ready))
     finally:
         for sock in sockets.values():

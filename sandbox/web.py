@@ -28,7 +28,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Route
 from starlette.types import Scope
 
-from sandbox import db, heavy
+from sandbox import db, heavy, injection
 from sandbox.faults import FaultMiddleware, Faults
 from sandbox.money import format_money
 from sandbox.seed import DEFAULT_COUNT, DEFAULT_SEED, FLAVORS, seed_database
@@ -151,7 +151,7 @@ class Site:
             autoescape=True,
             undefined=jinja2.StrictUndefined,
         )
-        self.env.globals.update(spec=spec, quote=quote)
+        self.env.globals.update(spec=spec, quote=quote, **injection.template_globals())
         state.sites[spec.flavor] = self
 
     @property
