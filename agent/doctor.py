@@ -29,6 +29,7 @@ def run_checks(config_path: Path | None = None) -> list[Check]:
     checks.append(_browser(settings))
     checks.append(_data_dir(settings))
     checks.append(_recipes(settings))
+    checks.append(_knowledge(settings))
     if settings.schedules:
         checks.append(_schedules(settings))
     return checks
@@ -138,3 +139,25 @@ def _recipes(settings: Settings) -> Check:
         f"put each site's recipes in {root}/<flavor>/, set recipes_dir in config.yaml, "
         "or start a project with `aijia init DIR`",
     )
+
+
+def _knowledge(settings: Settings) -> Check:
+    """The knowledge files draft_reply quotes: valid front matter; an overdue review warns."""
+    from agent.replies.knowledge import all_knowledge, knowledge_root
+
+    root = knowledge_root(settings)
+    try:
+        files = all_knowledge(root)
+    except AgentError as err:
+        return Check("knowledge", False, err.message, err.hint or "fix the file's front matter")
+    if not root.is_dir():
+        return Check("knowledge", True, f"{root} (does not exist; draft_reply quotes none)")
+    detail = f"{root} ({len(files)} files)"
+    overdue = [k for k in files if k.overdue()]
+    if overdue:
+        detail += "; warning: review overdue for " + ", ".join(
+            f"{k.id} v{k.front.version} (due {k.front.review_by.isoformat()}, "
+            f"owner {k.front.owner})"
+            for k in overdue
+        )
+    return Check("knowledge", True, detail)

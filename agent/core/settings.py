@@ -637,6 +637,62 @@ class SchedulerSettings(_Section):
     )
 
 
+class LlmBudget(_Section):
+    """What one run may spend on the LLM; a call that would pass it fails the step."""
+
+    tokens_per_run: int | None = Field(
+        None, gt=0, description="Tokens (prompt + answer) one run may use. Empty: no limit."
+    )
+    cost_per_run: Decimal | None = Field(
+        None, gt=0, description="Cost one run may reach (in `price` units). Empty: no limit."
+    )
+
+
+class LlmPrice(_Section):
+    """The endpoint's price, for cost accounting in the evidence and the cost budget."""
+
+    input_per_1k: Decimal = Field(Decimal(0), ge=0, description="Price of 1,000 prompt tokens.")
+    output_per_1k: Decimal = Field(Decimal(0), ge=0, description="Price of 1,000 answer tokens.")
+
+
+class LlmSettings(_Section):
+    """An OpenAI-compatible chat endpoint for AI steps (agent/ai/). Absent: no LLM at all."""
+
+    base_url: str = Field(
+        description="The endpoint, e.g. https://api.openai.com/v1 or a local server's "
+        "http://127.0.0.1:8000/v1 (any OpenAI-compatible chat completions API)."
+    )
+    model: str = Field(description="The model name the endpoint knows, e.g. gpt-4o-mini.")
+    api_key: dict[str, Any] | None = Field(
+        None,
+        description="The key as a secret reference ({$env: AIJIA_LLM_KEY}, {$file: …}, "
+        "{$keyring: …}), never the key itself. Empty: none sent (local servers).",
+    )
+    timeout_s: float = Field(30.0, gt=0, le=600, description="Give up on one answer after this.")
+    max_retries: int = Field(
+        2, ge=0, le=10, description="Retries on 5xx and connection errors, with backoff."
+    )
+    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature (0: steady).")
+    budget: LlmBudget = Field(default_factory=LlmBudget, description="Per-run limits.")
+    price: LlmPrice | None = Field(
+        None, description="Prices for cost accounting. Empty: cost is not counted."
+    )
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _key_is_a_reference(cls, value: Any) -> Any:
+        from agent.core.secrets import SecretRef, is_ref
+
+        if value is not None:
+            if not is_ref(value):
+                raise ValueError(
+                    "llm.api_key must be a secret reference such as {$env: AIJIA_LLM_KEY}, "
+                    "never the key itself"
+                )
+            SecretRef.model_validate(value)
+        return value
+
+
 class Settings(_Section):
     data_dir: Path = Field(
         Path("var"),
@@ -647,6 +703,12 @@ class Settings(_Section):
         None,
         description="The team's recipes, one folder per site flavor (relative: to this file). "
         "Empty: `recipes/` next to this file. $AIJIA_RECIPES overrides it.",
+    )
+    knowledge_dir: Path | None = Field(
+        None,
+        description="The team's knowledge files (knowledge/*.md: refund policy, shipping "
+        "delays …) that `draft_reply` quotes (relative: to this file). Empty: `knowledge/` "
+        "next to this file.",
     )
     browser: BrowserSettings = Field(default_factory=BrowserSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
@@ -681,6 +743,9 @@ class Settings(_Section):
     )
     schedules: dict[str, ScheduleSettings] = Field(
         default_factory=dict, description="name -> schedule (`aijia schedule …`)."
+    )
+    llm: LlmSettings | None = Field(
+        None, description="The LLM endpoint for AI steps (docs/ai.md). Empty: no LLM."
     )
 
     # Filled by load_config, not by the file.

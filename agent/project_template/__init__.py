@@ -7,6 +7,8 @@ What a project holds:
     config.yaml            commented; a sample site pointing at the sandbox's ShopLane, data in var/
     recipes/shoplane/      login, lookup_order, prepare_refund: copies of the shipped ShopLane
                            recipes, so the sample works at once and shows a gate
+    knowledge/             refund_policy.md, shipping_delays.md …: samples of the knowledge
+                           files draft_reply quotes (copies of the shipped recipes/knowledge/)
     .gitignore             var/, keys, tokens
     README.md              next steps
 
@@ -73,6 +75,12 @@ def scaffold(target: Path, *, force: bool = False) -> list[Path]:
     for name in SAMPLE_RECIPES:
         path = folder / f"{name}.yaml"
         shutil.copyfile(sample / f"{name}.yaml", path)
+        written.append(path)
+    knowledge = target / "knowledge"  # settings.knowledge_dir's default, next to config.yaml
+    knowledge.mkdir(exist_ok=True)
+    for sample_file in sorted((SHIPPED_RECIPES / "knowledge").glob("*.md")):
+        path = knowledge / sample_file.name
+        shutil.copyfile(sample_file, path)
         written.append(path)
     return written
 

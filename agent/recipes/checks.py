@@ -102,6 +102,7 @@ def check_recipe(recipe: Any, raw: dict[str, Any], smap: SourceMap) -> list[Prob
     problems += _check_commits(recipe, smap)
     problems += _check_templates(recipe, raw, smap)
     problems += _check_references(recipe, smap)
+    problems += _check_reply_gates(recipe, smap)
     return problems
 
 
@@ -170,6 +171,21 @@ def _check_gates(recipe: Any, smap: SourceMap) -> list[Problem]:
                     hint="steps before the gate must not change the back office: if this only "
                     "opens or searches something, add `safe: true`; if it sends a change, "
                     "put it after a `gate` step",
+                )
+            )
+    # AI steps (agent/steps/ai.py) read for the prepare phase only: after the gate, what runs
+    # is what was approved, never a model's fresh reading.
+    for path, step, _depth in _walk(recipe.steps, ("steps",)) + _walk(
+        recipe.reconcile, ("reconcile",)
+    ):
+        in_commit = path[0] == "reconcile" or (gate is not None and int(path[1]) > gate)
+        if in_commit and getattr(step, "prepare_only", False):
+            where = "after the gate" if path[0] == "steps" else "in `reconcile`"
+            problems.append(
+                smap.problem(
+                    path,
+                    f"`{step.key}` cannot run {where} (the commit phase)",
+                    hint="AI steps only read, before the gate: move it before the `gate` step",
                 )
             )
     for path, step, _depth in _walk(recipe.reconcile, ("reconcile",)):
@@ -385,3 +401,15 @@ def _check_references(recipe: Any, smap: SourceMap) -> list[Problem]:
         if step.key == "call":
             check(step.params.recipe, (*path, "call"))
     return problems
+
+
+def _check_reply_gates(recipe: Any, smap: SourceMap) -> list[Problem]:
+    """A `draft_reply` that may promise a refund or compensation is followed by a gate that
+    binds its text (agent/steps/reply.py)."""
+    from agent.steps.reply import unreviewed_promises
+
+    walked = _walk(recipe.steps, ("steps",)) + _walk(recipe.reconcile, ("reconcile",))
+    return [
+        smap.problem(path, msg, hint=hint)
+        for path, msg, hint in unreviewed_promises(recipe, walked)
+    ]

@@ -10,6 +10,8 @@
 | flow     | set, if, for_each, call                     | steps/flow.py      |
 | auth     | totp, handoff                               | steps/auth.py      |
 | gate     | gate                                        | steps/gate.py      |
+| ai       | ai_extract                                  | steps/ai.py        |
+| reply    | draft_reply                                 | steps/reply.py     |
 
 `AnyStep` is the discriminated union pydantic validates a step against: the discriminator is
 the one registry key present in the step mapping.
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Discriminator, Tag
 
+from agent.steps.ai import AiExtract
 from agent.steps.auth import Handoff, Totp
 from agent.steps.base import Params, PauseRun, Step
 from agent.steps.capture import Screenshot, Snapshot
@@ -30,6 +33,7 @@ from agent.steps.flow import Call, ForEach, IfStep, SetStep
 from agent.steps.gate import Gate
 from agent.steps.interact import Check, Click, Fill, Press, Select
 from agent.steps.navigate import Goto, WaitFor
+from agent.steps.reply import DraftReply
 
 STEP_TYPES: dict[str, type[Step]] = {
     cls.key: cls
@@ -52,6 +56,8 @@ STEP_TYPES: dict[str, type[Step]] = {
         Totp,
         Handoff,
         Gate,
+        AiExtract,
+        DraftReply,
     )
 }
 
