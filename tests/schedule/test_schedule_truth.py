@@ -121,6 +121,21 @@ def test_a_missing_inputs_file_is_reported_before_the_schedule_fires(tmp_path: P
     checks = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
     assert checks["schedules"]["ok"] is False and str(missing) in checks["schedules"]["detail"]
 
+    log = tmp_path / "daemon.log"  # the daemon says so as it starts, long before 03:00
+    env = {**os.environ, "SHOPLANE_PASSWORD": "unused"}
+    daemon = start(config, env, log)
+    try:
+        wait_for(
+            "the daemon's warning",
+            lambda: any(e.get("event") == "schedule_inputs_unreadable" for e in log_events(log)),
+            timeout=60,
+        )
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+    [warned] = [e for e in log_events(log) if e.get("event") == "schedule_inputs_unreadable"]
+    assert warned["schedule"] == "from_export" and str(missing) in warned["error"], warned
+
     missing.parent.mkdir()
     missing.write_text("order_id\n2611260K4X7QJ8\n")
     code, views = status(config)
