@@ -5,7 +5,9 @@ office by drafting (effect read). A recipe that sends it does so after a `gate` 
 the draft's text, so a person approves the exact words. A reply that promises a refund or
 compensation (by its intent, or in its words) must have such a gate: the recipe check refuses
 one without it at load time, and the step fails at run time should the words promise more
-than the intent said.
+than the intent said. With an `llm:` configured the model may reword the template's draft;
+a rewrite that breaks a channel rule or promises what the intent does not is never used
+(agent/replies/rewrite.py), and the evidence says who wrote the words and why.
 
 Example::
 
@@ -29,6 +31,7 @@ from agent.replies.channels import CHANNELS, channel
 from agent.replies.check import check_reply, detect_promises
 from agent.replies.draft import INTENTS, LANGUAGES, compose
 from agent.replies.knowledge import knowledge_root, load_knowledge
+from agent.replies.rewrite import Rewritten, rewrite
 from agent.steps.base import Params, Step
 
 if TYPE_CHECKING:
@@ -67,9 +70,10 @@ class DraftReplyParams(Params):
     )
     rewrite: Literal["auto", "off"] = Field(
         "auto",
-        description="auto: an LLM rewrites the template's draft within the channel's rules "
-        "when one is configured (not yet available: the template is used); off: always the "
-        "template.",
+        description="auto: when an `llm:` is configured, the model rewrites the template's "
+        "draft within the channel's rules; a rewrite that breaks one, promises what the intent "
+        "does not, or fails keeps the template's draft (the evidence says why). off: always "
+        "the template.",
     )
 
     @field_validator("channel")
@@ -92,7 +96,11 @@ class DraftReplyParams(Params):
 
 
 class DraftReply(Step):
-    """Draft a reply for a channel from facts and knowledge files (a template; sends nothing).
+    """Draft a reply for a channel from facts and knowledge files; sends nothing.
+
+    The channel's template writes the draft; with an `llm:` configured (and `rewrite: auto`)
+    the model rewords it, and the rewrite is kept only when it passes the same checks
+    (agent/replies/rewrite.py).
 
     Example::
 
@@ -132,6 +140,18 @@ class DraftReply(Step):
         )
         order_id = str(facts.get("order_id") or "")
         check_reply(draft.text, chan, draft.subject, known_ids=(order_id,), where=self.where())
+        written = Rewritten(draft, "template")
+        if p.rewrite == "auto":
+            written = await rewrite(
+                ctx,
+                draft,
+                chan,
+                facts,
+                knowledge,
+                purpose=f"draft_reply (step {self.number or '?'})",
+                known_ids=(order_id,),
+            )
+        draft = written.draft
         output = draft.as_output()
         output["promises"] = sorted(set(draft.promises) | set(detect_promises(draft.text)))
         if output["promises"] and not gate_binds(ctx.recipe, self, p.into):
@@ -152,7 +172,9 @@ class DraftReply(Step):
             {
                 "step": self.number,
                 **output,
-                "writer": "template",  # an LLM rewrite will say "llm" and name the model
+                "writer": written.writer,
+                "model": written.model,
+                "fallback": written.fallback,
                 "warnings": warnings,
             },
         )
