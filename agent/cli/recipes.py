@@ -21,6 +21,7 @@ from agent.cli.common import (
     chosen_site,
     console,
     handles_errors,
+    open_aijia,
     print_json,
 )
 
@@ -450,3 +451,99 @@ def recipes_reference(
     else:
         out_file.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
         console().print(f"wrote {out_file}")
+
+
+@app.command("heal")
+@handles_errors
+def recipes_heal(
+    run: str = typer.Argument(..., help="The run whose healed selectors to review."),
+    accept: bool = typer.Option(
+        False, "--accept", help="Write the proposed change into the recipe file(s)."
+    ),
+    discard: bool = typer.Option(
+        False,
+        "--discard",
+        help="Record in the run's evidence that it was discarded; write nothing.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON: the healings and the diff."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Review the selectors a run healed with `fallback: ai`, as a diff of the recipe.
+
+    Without a flag it only shows the change; `--accept` edits the selector's own text in the
+    file (comments and layout stay), `--discard` records the refusal. Both are recorded in the
+    run's evidence (event `locator_heal_reviewed`)."""
+    import difflib
+    import getpass
+
+    from agent.ai.heal import Healing, healed_text
+    from agent.core.errors import InputError
+    from agent.core.files import read_text
+    from agent.recipes.yaml_source import RECIPE_LIMITS
+
+    if accept and discard:
+        raise InputError("--accept and --discard exclude each other", hint="choose one")
+    with open_aijia(config) as aijia:
+        events = aijia.store.events(run)  # EvidenceError when there is no such run
+        healings = [Healing.from_event(e.data) for e in events if e.kind == "locator_healed"]
+        reviewed = [e.data for e in events if e.kind == "locator_heal_reviewed"]
+        if (accept or discard) and reviewed:
+            raise InputError(
+                f"run {run}'s healing was already {reviewed[-1]['decision']}",
+                hint="run the recipe again to heal it afresh",
+            )
+        files: dict[str, list[Healing]] = {}
+        for healing in healings:
+            files.setdefault(healing.recipe_file, []).append(healing)
+        changes: dict[str, str] = {}
+        diff: list[str] = []
+        for name, found in files.items():
+            old = read_text(Path(name), what="recipe", max_bytes=RECIPE_LIMITS.max_bytes)
+            changes[name] = healed_text(old, found)
+            diff += difflib.unified_diff(
+                old.splitlines(keepends=True),
+                changes[name].splitlines(keepends=True),
+                fromfile=name,
+                tofile=name,
+            )
+        decision = "accepted" if accept else "discarded" if discard else None
+        if healings and decision is not None:
+            if accept:
+                for name, text in changes.items():
+                    _replace_text(Path(name), text)
+            aijia.store.append_event(
+                run,
+                "locator_heal_reviewed",
+                {"decision": decision, "files": sorted(changes), "by": getpass.getuser()},
+            )
+    rows = [
+        {"step": h.step, "recipe_file": h.recipe_file, "old": h.old_selector,
+         "new": h.new_selector, "why": h.why}
+        for h in healings
+    ]  # fmt: skip
+    if as_json:
+        print_json({"run": run, "healings": rows, "diff": "".join(diff), "decision": decision})
+        return
+    out = console()
+    if not healings:
+        out.print(f"run {run} healed no selector", markup=False)
+        return
+    for row in rows:
+        out.print(f"step {row['step']}: {row['why']}", markup=False, soft_wrap=True)
+    out.print("".join(diff), markup=False, highlight=False, soft_wrap=True, end="")
+    if decision is not None:
+        out.print(f"{decision}: {', '.join(sorted(changes))}", markup=False, soft_wrap=True)
+    elif reviewed:
+        out.print(f"already {reviewed[-1]['decision']}", markup=False)
+    else:
+        out.print(f"next: `aijia recipes heal {run} --accept` (or --discard)", markup=False)
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write `text` over `path` at once (a temporary file renamed over it), keeping its mode."""
+    import os
+
+    tmp = path.with_name(f".{path.name}.heal")
+    tmp.write_text(text, encoding="utf-8")
+    os.chmod(tmp, path.stat().st_mode & 0o7777)
+    os.replace(tmp, path)

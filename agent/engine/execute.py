@@ -175,7 +175,12 @@ async def _attempts(ctx: RunContext, step: Step, retries: int) -> None:
             # its templates end with it (a step that runs steps leaves that to them)
             control = step.effect == "control"
             with render_deadline(None if control else ctx.timeout_ms(step) / 1000):
-                await step.run(ctx)
+                if step.fallback == "ai":  # healing a selector that matches nothing
+                    from agent.ai.heal import run_with_fallback
+
+                    await run_with_fallback(ctx, step)
+                else:
+                    await step.run(ctx)
             return
         except TransientSiteError as exc:
             ctx.check_still_on_site()  # a page that left the site is never retried

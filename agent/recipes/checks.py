@@ -188,6 +188,17 @@ def _check_gates(recipe: Any, smap: SourceMap) -> list[Problem]:
                     hint="AI steps only read, before the gate: move it before the `gate` step",
                 )
             )
+        elif in_commit and step.fallback is not None:  # healing (agent/ai/heal.py) likewise
+            where = "after the gate" if path[0] == "steps" else "in `reconcile`"
+            problems.append(
+                smap.problem(
+                    (*path, "fallback"),
+                    f"`fallback: ai` cannot be used {where} (the commit phase)",
+                    hint="what runs after the gate is what was approved, never a model's "
+                    "guess: fix the selector, or move the step before the `gate` step",
+                    key=True,
+                )
+            )
     for path, step, _depth in _walk(recipe.reconcile, ("reconcile",)):
         if step.may_change_back_office():
             problems.append(

@@ -8,6 +8,7 @@ A step in YAML is a mapping with one action key (the registry key) plus common k
       retries: 0                        # transient failures retried with backoff
       when: "{{ status == 'paid' }}"    # skip the step unless true
       safe: true                        # this click does not change the back office
+      fallback: ai                      # element not found: ask the LLM (prepare phase only)
 
 `effect` classifies each step kind for the prepare/commit rule (see agent/recipe_checks.py):
 read (looks only), stage (edits a form in the browser, nothing is sent), act (a click or key
@@ -18,8 +19,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from agent.browser.selectors import Selector
 from agent.core.errors import Location
 
 if TYPE_CHECKING:
@@ -63,9 +65,27 @@ class Step(BaseModel):
     mutates: bool = Field(
         False, description="This step changes the back office: it must come after the gate."
     )
+    fallback: Literal["ai"] | None = Field(
+        None,
+        description="`ai`: when the step's selector matches nothing, ask the LLM for the "
+        "element in the page's accessibility tree ({role, name}) and use it for this run if it "
+        "matches exactly one element; recorded as `locator_healed`, reviewed with `aijia "
+        "recipes heal RUN`. Prepare phase only (before the gate); steps that locate one "
+        "element (click, fill, select, check, press …).",
+    )
 
     _location: Location | None = PrivateAttr(None)
     _number: str = PrivateAttr("")
+
+    @model_validator(mode="after")
+    def _fallback_needs_a_selector(self) -> Step:
+        # healing replaces one selector: only a step whose parameters are one can be healed
+        if self.fallback is not None and not isinstance(self.params, Selector):
+            raise ValueError(
+                f"`fallback: ai` works only on steps that locate one element (click, fill, "
+                f"select, check, press …), not on `{self.key}`"
+            )
+        return self
 
     @property
     def params(self) -> Any:
