@@ -4,6 +4,7 @@
     knowledge_used   which knowledge or policy was used (document id + version)
     agent_suggested  what did the agent / the AI suggest
     page_reviewed    which back-office page was reviewed (URL, extracted values)
+    llm_call         what was sent to the LLM and what came back (agent/ai)
     approved         who approved the bound action (gate, bind hash)
     rejected         who rejected it, and why
     action_done      what was finally done in the back office
@@ -76,6 +77,24 @@ class PageReviewed(TrailEvent):
     label: str = ""
     step: int | None = None
     extracted: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LlmCall(TrailEvent):
+    """One call to the configured LLM (agent/ai/record.py): what was sent, what came back."""
+
+    kind: ClassVar[str] = "llm_call"
+    purpose: str  # e.g. "ai_extract (step 3)"
+    model: str
+    endpoint: str
+    outcome: str  # ok | malformed | refused (budget, nothing sent) | over_budget | error
+    messages: list[Any]  # as sent, already masked
+    response: str | None = None
+    error: str | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: str = "0"  # a decimal string, in the currency of llm.price
+    duration_ms: float | int = 0
 
 
 @dataclass(frozen=True)
@@ -164,6 +183,7 @@ TYPED_EVENTS: dict[str, type[TrailEvent]] = {
         KnowledgeUsed,
         AgentSuggested,
         PageReviewed,
+        LlmCall,
         Approved,
         Rejected,
         ActionDone,

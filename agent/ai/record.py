@@ -8,7 +8,7 @@ sent, the answer as received (also when it was unusable), tokens, cost and durat
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,6 @@ class CallRecord:
     tokens_out: int = 0
     cost: Decimal = Decimal(0)
     duration_ms: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def data(self) -> dict[str, Any]:
         return {
@@ -48,10 +47,10 @@ class CallRecord:
             "tokens_out": self.tokens_out,
             "cost": str(self.cost.normalize()) if self.cost else "0",
             "duration_ms": round(self.duration_ms, 1),
-            **self.extra,
         }
 
 
 def record_call(ctx: RunContext, record: CallRecord) -> None:
-    """Append the call's event to the run's evidence trail."""
+    """Append the call's event to the run's evidence trail (typed: evidence.events.LlmCall,
+    checked by the store on append)."""
     ctx.event(EVENT_KIND, record.data())

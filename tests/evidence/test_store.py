@@ -111,6 +111,20 @@ def test_typed_events_are_validated(store: EvidenceStore) -> None:
         store.append_event(run.run_id, "step_finished", {"x": object()})
     assert len(store.events(run.run_id)) == 1
 
+    call = {"purpose": "ai_extract (step 3)", "model": "m", "endpoint": "http://127.0.0.1/v1",
+            "outcome": "ok", "messages": [{"role": "user", "content": "…"}], "tokens_in": 12,
+            "tokens_out": 3, "cost": "0.0001", "duration_ms": 41.5}  # fmt: skip
+    with pytest.raises(EvidenceError, match="missing field 'messages'"):
+        store.append_event(
+            run.run_id, "llm_call", {k: v for k, v in call.items() if k != "messages"}
+        )
+    with pytest.raises(EvidenceError, match="unknown field"):
+        store.append_event(run.run_id, "llm_call", {**call, "api_key": "sk-…"})
+    with pytest.raises(EvidenceError, match="'tokens_in' should be"):
+        store.append_event(run.run_id, "llm_call", {**call, "tokens_in": "12"})
+    store.append_event(run.run_id, "llm_call", call)
+    assert [e.kind for e in store.events(run.run_id)][-1] == "llm_call"
+
 
 def test_events_cannot_be_updated_or_deleted(store: EvidenceStore) -> None:
     run = new_run(store)
