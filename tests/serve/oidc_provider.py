@@ -21,20 +21,19 @@ import base64
 import hashlib
 import html
 import secrets
-import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlencode
 
-import uvicorn
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from tests.threaded_server import ThreadedServer
 
 CLIENT_ID = "aijia-console"
 CLIENT_SECRET = "test-client-secret-5e1f"
@@ -65,8 +64,7 @@ class OidcProvider:
         self.key = RSAKey.generate_key(2048, parameters={"kid": "test-1", "use": "sig"})
         self.grants: dict[str, Grant] = {}
         self.pending: dict[str, dict[str, str]] = {}  # /authorize requests awaiting "Continue"
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedServer | None = None
 
     @property
     def issuer(self) -> str:
@@ -75,27 +73,14 @@ class OidcProvider:
     # ----------------------------------------------------------------- lifecycle
 
     def start(self) -> OidcProvider:
-        with socket.socket() as probe:  # a free port, known before the issuer is needed
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        config = uvicorn.Config(
-            self.app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="oidc-provider")
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError(f"the test OIDC provider did not start on port {self.port}")
-            time.sleep(0.02)
+        self._server = ThreadedServer(self.app(), "the test OIDC provider").start()
+        self.port = self._server.port
         return self
 
     def stop(self) -> None:
         """Stop listening (idempotent): the provider is down from here on."""
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(10)
+        if self._server is not None:
+            self._server.stop()
             self._server = None
 
     def __enter__(self) -> OidcProvider:
