@@ -33,7 +33,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,7 +96,32 @@ class Malformed:
     raw_text: str
 
 
-Answer = Text | Json | ToolCall | Fault | Slow | Malformed
+@dataclass(frozen=True)
+class Respond:
+    """An answer computed from the request: `fn(body)` returns the answer to give (any other
+    kind, `Respond` excepted). A scripted model that must read what it was shown — browser-use
+    numbers the page's elements in its prompt, and the answer names one by that number —
+    uses it: ``Respond(lambda body: Json(action_for(last_user_text(body))))``."""
+
+    fn: Callable[[dict[str, Any]], Answer]
+
+
+Answer = Text | Json | ToolCall | Fault | Slow | Malformed | Respond
+
+
+def last_user_text(body: dict[str, Any]) -> str:
+    """The text of the last user message of a chat request (parts joined), for `Respond`."""
+    for message in reversed(body.get("messages") or []):
+        if message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            return content
+        if isinstance(content, list):
+            return "\n".join(
+                str(part.get("text", "")) for part in content if isinstance(part, dict)
+            )
+    return ""
 
 
 def count_tokens(value: Any) -> int:
@@ -191,7 +216,7 @@ class ScriptedLLM:
     def script(self, *answers: Answer) -> ScriptedLLM:
         """Queue `answers` for the next requests, in order."""
         for answer in answers:
-            if not isinstance(answer, Text | Json | ToolCall | Fault | Slow | Malformed):
+            if not isinstance(answer, Text | Json | ToolCall | Fault | Slow | Malformed | Respond):
                 raise TypeError(f"not a scripted answer: {answer!r} (use Text, Json, ToolCall …)")
         with self._lock:
             self._answers.extend(answers)
@@ -255,7 +280,10 @@ class ScriptedLLM:
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return error_response(400, "expected a JSON object with messages", "invalid_request")
         answer, number = self._next(body, dict(request.headers))
-        while isinstance(answer, Slow):
+        while isinstance(answer, Slow | Respond):
+            if isinstance(answer, Respond):
+                answer = answer.fn(body)
+                continue
             await asyncio.sleep(answer.seconds)
             answer = answer.then
         if answer is None:

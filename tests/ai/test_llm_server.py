@@ -22,10 +22,12 @@ from tests.ai.llm_server import (
     Fault,
     Json,
     Malformed,
+    Respond,
     ScriptedLLM,
     Slow,
     Text,
     ToolCall,
+    last_user_text,
     llm_settings,
 )
 
@@ -115,6 +117,20 @@ def test_openai_stream_sends_chunks_and_a_usage_chunk(
     assert len(pieces) > 3
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
     assert chunks[-1].usage.completion_tokens > 0
+
+
+def test_respond_answers_from_what_the_request_shows(
+    llm_server: ScriptedLLM, clients: list[openai.OpenAI]
+) -> None:
+    llm_server.script(Respond(lambda body: Text(last_user_text(body).upper())))
+    reply = client(llm_server, clients).chat.completions.create(
+        model=MODEL,
+        messages=[
+            {"role": "system", "content": "be loud"},
+            {"role": "user", "content": [{"type": "text", "text": "parcel 42"}]},
+        ],
+    )
+    assert reply.choices[0].message.content == "PARCEL 42"
 
 
 def test_openai_tool_call(llm_server: ScriptedLLM, clients: list[openai.OpenAI]) -> None:
