@@ -12,16 +12,29 @@ STAMP  := $(VENV)/.installed
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser demo test lint typecheck unit bench clean
+.PHONY: setup browser postgres demo test lint typecheck unit bench clean
 
 setup: $(STAMP) browser
+
+# The scale tests start a throwaway PostgreSQL (initdb into a temp dir); Debian's package gives
+# the server binaries. `make demo` does not need it: the embedded store is SQLite.
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; then \
+		echo "postgres: $$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -1)"; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		echo "postgres: installing Debian's postgresql"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; \
+	else \
+		echo "postgres: no apt-get here; the PostgreSQL tests will be skipped"; \
+	fi
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,ai]'
+	$(PY) -m pip install -q -e '.[dev,ai,scale]'
 	touch $(STAMP)
 
 browser: $(STAMP)
@@ -47,7 +60,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy agent evidence sandbox cli.py
 
-test: setup lint typecheck   # everything: real Chromium against the sandbox (~18 min on 2 cores)
+test: setup postgres lint typecheck   # everything: real Chromium against the sandbox (~18 min on 2 cores)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 unit: setup   # the fast tier: no Chromium, no sandbox (`browser` marker, see tests/conftest.py)
