@@ -3,6 +3,7 @@
 api.py         the Protocol the runner writes through (EvidenceSink) and its records
 store.py       EvidenceStore: SQLite (WAL) + content-addressed files; open with
                EvidenceStore.open(settings)
+pg/           the rows on PostgreSQL (evidence.database): an adapter, the schema, the dialect
 transaction.py one write transaction (`with store.transaction() as tx:`): runs, events,
                gates, approvals composed all or nothing
 queries.py     the reading side: runs, events, manifests, artifacts, verify

@@ -204,7 +204,7 @@ class Accounts:
         return _token(row) if row else None
 
     def tokens_of(self, user: str) -> list[TokenRecord]:
-        rows = self.query("SELECT * FROM api_tokens WHERE user = ? ORDER BY created_at", [user])
+        rows = self.query('SELECT * FROM api_tokens WHERE "user" = ? ORDER BY created_at', [user])
         return [_token(r) for r in rows]
 
     def revoke_token(self, token_id: str, *, by: str) -> bool:

@@ -1,4 +1,6 @@
 """The evidence store: SQLite (WAL, through sqlite-utils) for rows, content-addressed files.
+Or the rows on PostgreSQL (`evidence.database: postgresql://…`, several machines on one
+store): the same code, through `evidence.pg`'s adapter; see that package for what differs.
 
 Open it from the settings::
 
@@ -35,7 +37,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlite_utils import Database
 
@@ -93,28 +95,50 @@ class EvidenceStore(CasesAndGates, CommitLeases, Accounts, StoreQueries):
             capture.parse_selectors(chosen)
         try:
             private_dir(self.root)
-            private_file(self.root / DB_NAME)  # before SQLite creates it with its own mode
-            # A store may be handed from thread to thread (an event loop in a worker thread,
-            # a CLI in the main one); writes are serialized by `_lock`.
-            conn = sqlite3.connect(
-                str(self.root / DB_NAME),
-                timeout=self.settings.busy_timeout_s,
-                check_same_thread=False,
-            )
-            self.db = Database(conn)
-            self.db.execute(f"PRAGMA busy_timeout = {int(self.settings.busy_timeout_s * 1000)}")
-            self._enable_wal()
-            for suffix in ("-wal", "-shm"):  # SQLite gives them the database's mode; older
-                private_file(self.root / f"{DB_NAME}{suffix}", create=False)  # stores: fix
-            # FULL: a committed event survives a power cut, which evidence must.
-            self.db.execute("PRAGMA synchronous = FULL")
-            self._migrate()
+            if self.settings.database:
+                self._open_postgres(self.settings.database)
+            else:
+                self._open_sqlite()
             self._flush_root_log()  # lines a crash left between COMMIT and the append
         except (sqlite3.Error, OSError) as exc:
             raise EvidenceError(
                 f"evidence store {self.root}: cannot open: {exc}",
-                hint="check evidence.location in config.yaml and the directory's permissions",
+                hint="check evidence.database: the server, the database and the role"
+                if self.settings.database
+                else "check evidence.location in config.yaml and the directory's permissions",
             ) from exc
+
+    def _open_sqlite(self) -> None:
+        private_file(self.root / DB_NAME)  # before SQLite creates it with its own mode
+        # A store may be handed from thread to thread (an event loop in a worker thread,
+        # a CLI in the main one); writes are serialized by `_lock`.
+        conn = sqlite3.connect(
+            str(self.root / DB_NAME),
+            timeout=self.settings.busy_timeout_s,
+            check_same_thread=False,
+        )
+        self.db = Database(conn)
+        self.db.execute(f"PRAGMA busy_timeout = {int(self.settings.busy_timeout_s * 1000)}")
+        self._enable_wal()
+        for suffix in ("-wal", "-shm"):  # SQLite gives them the database's mode; older
+            private_file(self.root / f"{DB_NAME}{suffix}", create=False)  # stores: fix
+        # FULL: a committed event survives a power cut, which evidence must.
+        self.db.execute("PRAGMA synchronous = FULL")
+        self._migrate()
+
+    def _open_postgres(self, url: str) -> None:
+        """The rows on PostgreSQL (`evidence.pg`); blobs, the writer note and the root log
+        stay in `root`. The same store code runs on it: PgDatabase offers the sqlite-utils
+        calls the store makes, hence the cast."""
+        from evidence import pg  # psycopg (the `scale` extra) only when asked for
+
+        db = pg.connect(url, lock_timeout_s=self.settings.busy_timeout_s)
+        try:
+            pg.ensure_schema(db, known=len(migrations.MIGRATIONS), where=pg.safe_url(url))
+        except BaseException:
+            db.close()
+            raise
+        self.db = cast(Database, db)
 
     @classmethod
     def open(cls, settings: Settings) -> EvidenceStore:

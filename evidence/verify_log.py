@@ -26,14 +26,27 @@ if TYPE_CHECKING:
 LOG = "@log"
 
 
+def _event_count(manifest: Any) -> Any:
+    """The manifest's `event_count`, None when it is not a JSON object (an edited manifest:
+    the comparison with the log then reports it). Read here, not with SQLite's json_extract,
+    so that the same check runs on PostgreSQL."""
+    try:
+        value = json.loads(manifest)
+    except (TypeError, ValueError):
+        return None
+    count = value.get("event_count") if isinstance(value, dict) else None
+    if isinstance(count, bool):
+        return int(count)  # as json_extract reads true/false
+    if isinstance(count, dict | list):
+        return json.dumps(count, separators=(",", ":"))
+    return count
+
+
 def _stored(db: Database, ids: set[str] | None) -> dict[tuple[str, Any], dict[str, Any]]:
     """(run_id, n) -> {root_hash, event_count, at} of every manifest (of the runs `ids`, or
     all when None) and ledger seal."""
     found: dict[tuple[str, Any], dict[str, Any]] = {}
-    sql = (
-        "SELECT run_id, n, root_hash, at, CASE WHEN json_valid(manifest) THEN "
-        "json_extract(manifest, '$.event_count') END AS event_count FROM manifests"
-    )
+    sql = "SELECT run_id, n, root_hash, at, manifest FROM manifests"
     params: list[str] = []
     if ids is not None:
         sql += f" WHERE run_id IN ({', '.join('?' for _ in ids)})"
@@ -41,11 +54,11 @@ def _stored(db: Database, ids: set[str] | None) -> dict[tuple[str, Any], dict[st
     for row in db.query(sql, params):
         found[(row["run_id"], row["n"])] = {
             "root_hash": row["root_hash"],
-            "event_count": row["event_count"],
+            "event_count": _event_count(row["manifest"]),
             "at": row["at"],
         }
     ledger_seals = "SELECT n, root_hash, event_count, at FROM ledger_seals"
-    for row in db.query(ledger_seals if ids is None else ledger_seals + " WHERE 0"):
+    for row in db.query(ledger_seals if ids is None else ledger_seals + " WHERE 1 = 0"):
         found[(LEDGER, row["n"])] = {
             "root_hash": row["root_hash"],
             "event_count": row["event_count"],

@@ -187,6 +187,26 @@ class EvidenceSettings(_Section):
     location: Path | None = Field(
         None, description="Where the evidence store lives. Empty: <data_dir>/evidence."
     )
+    # A setting of its own, not a URL in `location`: location is a directory (blobs, the
+    # writer note and the root log stay there) and a Path would fold postgresql:// to one /.
+    database: str | None = Field(
+        None,
+        description="PostgreSQL URL (postgresql://user@host:5432/db) for the store's rows, "
+        "shared by several machines; blobs stay in `location` (or evidence.blobs). Empty: "
+        "SQLite in `location`. Needs the `scale` extra; keep the password out of it "
+        "(PGPASSWORD or ~/.pgpass).",
+    )
+
+    @field_validator("database")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                f"evidence.database {value!r} is not a PostgreSQL URL: write "
+                "postgresql://user@host:5432/dbname, or leave it empty for SQLite"
+            )
+        return value
+
     screenshot_format: Literal["png", "webp"] = Field(
         "png", description="How screenshots are stored (WebP is smaller, PNG is lossless)."
     )
