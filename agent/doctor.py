@@ -28,6 +28,7 @@ def run_checks(config_path: Path | None = None) -> list[Check]:
     checks.append(config_check)
     checks.append(_browser(settings))
     checks.append(_data_dir(settings))
+    checks.append(_blobs(settings))
     checks.append(_recipes(settings))
     checks.append(_knowledge(settings))
     if settings.schedules:
@@ -97,6 +98,21 @@ def _data_dir(settings: Settings) -> Check:
         + f"; why: {settings.data_dir_origin}",
         f"make {probe} writable, set data_dir in config.yaml or set AIJIA_DATA_DIR",
     )
+
+
+def _blobs(settings: Settings) -> Check:
+    """Where artifact blobs live; for a bucket, whether it answers (and has its object lock)."""
+    blobs = settings.evidence.blobs
+    if blobs.kind == "local":
+        root = settings.evidence.location or settings.data_dir / "evidence"
+        return Check("evidence blobs", True, f"local files under {root.resolve() / 'objects'}")
+    from evidence.files import blob_store
+
+    try:
+        where = blob_store(settings.data_dir, blobs).check()
+    except AgentError as err:
+        return Check("evidence blobs", False, err.message, err.hint or "")
+    return Check("evidence blobs", True, f"S3 bucket {where} answers")
 
 
 def _schedules(settings: Settings) -> Check:

@@ -4,6 +4,11 @@ A write goes to `tmp/` first, is flushed to disk, then renamed into place, so a 
 sees half a file and two processes storing the same bytes cannot corrupt each other (the
 rename is atomic and both would write identical content).
 
+`BlobStore` is what the rest of the store uses: `ObjectFiles` (these local files, the
+default) and `S3Objects` (evidence/blobs_s3.py, an S3-compatible bucket, same names under a
+prefix) implement it; `blob_store` picks one from `evidence.blobs`. Every blob is named by
+its sha256, so a reader can always tell a changed one from the one it asked for.
+
 Nobody but the owner may read the evidence (a trace or a page may hold what a session looked
 like): directories are 0700, files 0600 — content-addressed files 0400, as they are never
 written again — whatever the umask (`private_dir`, `private_file`).
@@ -16,9 +21,14 @@ import hashlib
 import os
 import secrets
 import stat
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from agent.core.errors import EvidenceError
+
+if TYPE_CHECKING:
+    from agent.core.settings import BlobSettings
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -69,11 +79,74 @@ def private_file(path: Path, *, create: bool = True) -> None:
         os.close(fd)
 
 
+class BlobStore(Protocol):
+    """Content-addressed blobs: written once under their sha256, never changed."""
+
+    where: str  # for messages and `aijia doctor`: a folder, or s3://bucket/prefix
+
+    def relative_path(self, sha256: str) -> str:
+        """The blob's name as artifact rows and bundles record it: objects/<aa>/<sha256>."""
+        ...
+
+    def put(self, content: bytes) -> tuple[str, str]:
+        """Store `content` (nothing happens when it is there already); (sha256, name)."""
+        ...
+
+    def read(self, sha256: str) -> bytes:
+        """The blob's bytes; EvidenceError when missing, unreadable or not matching its name."""
+        ...
+
+    def hash_file(self, sha256: str) -> tuple[str, int] | None:
+        """(actual sha256, size) of the stored blob, or None when it is missing."""
+        ...
+
+    def remove(self, sha256: str) -> None:
+        """Delete the blob (gone already: nothing); EvidenceError while it is retained."""
+        ...
+
+    def retained_until(self, sha256: str) -> str | None:
+        """ISO time before which the blob cannot be deleted (object lock), else None."""
+        ...
+
+    def remove_stale(self, older_than_s: float) -> tuple[int, int]:
+        """Drop half-written leftovers of dead writers; (count, bytes) removed."""
+        ...
+
+    def check(self) -> str:
+        """Probe that blobs can be stored here; a description, EvidenceError when not."""
+        ...
+
+
+def checked_blob(data: bytes, sha256: str, where: str) -> bytes:
+    """`data` when it hashes to its name; EvidenceError naming the blob when it does not."""
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256:
+        raise EvidenceError(
+            f"evidence blob {where}: its bytes hash to {actual[:12]}…, not to its name "
+            f"{sha256[:12]}…: it was changed after it was stored",
+            hint="run `aijia evidence verify --all` to see which runs it breaks",
+        )
+    return data
+
+
+def blob_store(root: Path, settings: BlobSettings | None = None) -> BlobStore:
+    """The blob store `evidence.blobs` asks for; local files under `root` by default.
+    boto3 is imported only for kind s3: the default store does not need it."""
+    if settings is None or settings.kind == "local":
+        return ObjectFiles(root)
+    from evidence.blobs_s3 import S3Objects
+
+    return S3Objects(settings)
+
+
 class ObjectFiles:
+    """Blobs as local files under `<root>/objects/` (see the module docstring)."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.objects = root / "objects"
         self.tmp = root / "tmp"
+        self.where = str(root)
 
     def relative_path(self, sha256: str) -> str:
         return f"objects/{sha256[:2]}/{sha256}"
@@ -107,12 +180,13 @@ class ObjectFiles:
 
     def read(self, sha256: str) -> bytes:
         try:
-            return self.path_of(sha256).read_bytes()
+            data = self.path_of(sha256).read_bytes()
         except OSError as exc:
             raise EvidenceError(
                 f"evidence store {self.root}: artifact {sha256[:12]} cannot be read: {exc}",
                 hint="run `aijia evidence verify --all` to see what is missing",
             ) from exc
+        return checked_blob(data, sha256, str(self.path_of(sha256)))
 
     def remove(self, sha256: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -131,3 +205,20 @@ class ObjectFiles:
         except FileNotFoundError:
             return None
         return digest.hexdigest(), size
+
+    def retained_until(self, sha256: str) -> str | None:
+        return None  # local files carry no retention of their own
+
+    def remove_stale(self, older_than_s: float) -> tuple[int, int]:
+        count = size = 0
+        stale = time.time() - older_than_s
+        for temp in self.tmp.glob("*") if self.tmp.is_dir() else []:
+            with contextlib.suppress(OSError):
+                if temp.stat().st_mtime < stale:
+                    found = temp.stat().st_size
+                    temp.unlink()
+                    count, size = count + 1, size + found
+        return count, size
+
+    def check(self) -> str:
+        return f"local files under {self.objects}"

@@ -6,12 +6,11 @@ or approved. A run is removed whole (never part of a chain): events, manifests, 
 approvals and the run row, in one transaction that first records the run's sealed hashes in
 `prunes` (a row the store's ledger chains) and writes a signed line to the root log: a pruned
 run is told apart from a deleted one. Artifact files go once no remaining event references them.
+A blob under S3 object lock cannot go before its date: its run is kept whole until then.
 """
 
 from __future__ import annotations
 
-import contextlib
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -48,6 +47,14 @@ def _why_kept(store: EvidenceStore, run: dict[str, object]) -> str | None:
     )
     if gate:
         return f"gate {gate['gate_id']} is {gate['state']}"
+    shas = store.query(
+        "SELECT DISTINCT sha256 FROM event_artifacts WHERE run_id = ?", [run["run_id"]]
+    )
+    for row in shas:  # object lock: the bucket keeps the blob, so the run stays whole too
+        until = store.files.retained_until(row["sha256"])
+        if until is not None:
+            name = store.files.relative_path(row["sha256"])
+            return f"artifact {name} is under object lock until {until}"
     return None
 
 
@@ -107,12 +114,19 @@ def prune(
 def _remove_unreferenced_files(store: EvidenceStore, result: PruneResult) -> None:
     # Only artifacts older than the cutoff: a newer one may be about to be referenced by an
     # event a runner is writing right now (put_artifact comes before append_event).
+    unreferenced = (
+        "SELECT sha256, size FROM artifacts WHERE created_at < ? AND sha256 NOT IN "
+        "(SELECT sha256 FROM event_artifacts)"
+    )
+    # Asked outside the transaction (a bucket may be slow): blobs under object lock stay,
+    # rows included, until their date.
+    free = {
+        row["sha256"]
+        for row in store.query(unreferenced, [result.cutoff])
+        if store.files.retained_until(row["sha256"]) is None
+    }
     with store.transaction() as tx:
-        orphans = tx.query(
-            "SELECT sha256, size FROM artifacts WHERE created_at < ? AND sha256 NOT IN "
-            "(SELECT sha256 FROM event_artifacts)",
-            [result.cutoff],
-        )
+        orphans = [r for r in tx.query(unreferenced, [result.cutoff]) if r["sha256"] in free]
         for row in orphans:
             tx.execute("DELETE FROM artifacts WHERE sha256 = ?", [row["sha256"]])
     for row in orphans:
@@ -120,11 +134,6 @@ def _remove_unreferenced_files(store: EvidenceStore, result: PruneResult) -> Non
         result.files_removed += 1
         result.bytes_freed += row["size"]
     # Half-written temp files of processes that died mid-write (a day old: surely abandoned).
-    stale = time.time() - 86_400
-    for temp in store.files.tmp.glob("*") if store.files.tmp.is_dir() else []:
-        with contextlib.suppress(OSError):
-            if temp.stat().st_mtime < stale:
-                size = temp.stat().st_size
-                temp.unlink()
-                result.files_removed += 1
-                result.bytes_freed += size
+    count, size = store.files.remove_stale(86_400)
+    result.files_removed += count
+    result.bytes_freed += size

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from agent.core.errors import EvidenceError
 from agent.core.states import RunState
 from evidence.api import ArtifactRef, EventRecord, RunRecord
-from evidence.files import ObjectFiles
+from evidence.files import BlobStore
 from evidence.jsonvalue import loads
 from evidence.verify import VerifyReport, verify
 
@@ -29,7 +29,7 @@ class StoreQueries:
     if TYPE_CHECKING:
         root: Path
         db: Database
-        files: ObjectFiles
+        files: BlobStore
         root_log: Path
 
         @property

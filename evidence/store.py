@@ -49,7 +49,7 @@ from evidence.accounts import Accounts
 from evidence.api import ArtifactRef, EventRecord, PendingEvent, RunRecord
 from evidence.artifacts import prepare_content
 from evidence.events import TrailEvent
-from evidence.files import ObjectFiles, private_dir, private_file
+from evidence.files import blob_store, private_dir, private_file
 from evidence.gates import CasesAndGates
 from evidence.leases import CommitLeases
 from evidence.queries import StoreQueries
@@ -90,7 +90,7 @@ class EvidenceStore(CasesAndGates, CommitLeases, Accounts, StoreQueries):
         self.signer, self.signer_problem = self._load_signer()
         red = self.settings.redaction
         self.redactor = Redactor(red.patterns, red.custom_patterns)
-        self.files = ObjectFiles(self.root)
+        self.files = blob_store(self.root, self.settings.blobs)  # local files or S3
         for chosen in red.selectors.values():  # a typo must fail loudly, not leak
             capture.parse_selectors(chosen)
         try:

@@ -39,7 +39,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from evidence.files import ObjectFiles
+from evidence.files import BlobStore
 from evidence.hashing import GENESIS, event_hash, event_payload, manifest_root_hash
 from evidence.ledger import LEDGER, check_ledger
 from evidence.manifest import manifest_of
@@ -111,7 +111,7 @@ def _signature_break(run_id: str, where: str, why: str) -> Break:
 
 
 class _Verifier:
-    def __init__(self, db: Database, files: ObjectFiles, signatures: Signatures) -> None:
+    def __init__(self, db: Database, files: BlobStore, signatures: Signatures) -> None:
         self.db = db
         self.files = files
         self.signatures = signatures
@@ -287,7 +287,7 @@ def candidate_runs(db: Database) -> list[str]:
 
 def verify(
     db: Database,
-    files: ObjectFiles,
+    files: BlobStore,
     run_ids: list[str] | None = None,
     *,
     trusted: set[str] | None = None,

@@ -75,13 +75,13 @@ def _screenshots(aijia: Aijia, run_id: str) -> list[dict[str, str]]:
     label), a file name with its extension and where the store keeps it (read-only)."""
     from agent.gates.screenshots import labelled_screenshots
 
-    root = aijia.store.root
+    where = aijia.store.files.where.rstrip("/")  # a folder, or s3://bucket/prefix
     return [
         {
             "label": s.label,
             "name": s.name,
             "path": s.path,
-            "file": str(root / s.path),
+            "file": f"{where}/{s.path}",
             "media_type": s.media_type,
         }
         for s in labelled_screenshots(aijia.store, run_id)

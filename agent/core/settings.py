@@ -183,6 +183,92 @@ class SigningSettings(_Section):
         return value
 
 
+class ObjectLockSettings(_Section):
+    """S3 Object Lock on every blob written (the bucket must have been created with Object
+    Lock enabled): nobody, this store included, can delete a blob before its date."""
+
+    mode: Literal["GOVERNANCE", "COMPLIANCE"] = Field(
+        "COMPLIANCE",
+        description="COMPLIANCE: not even the account's root user can shorten it; GOVERNANCE: "
+        "users with s3:BypassGovernanceRetention can.",
+    )
+    days: int = Field(..., gt=0, le=36_500, description="Keep each blob this many days.")
+
+
+class ServerSideEncryption(_Section):
+    algorithm: Literal["AES256", "aws:kms"] = Field(
+        "AES256", description="AES256: keys managed by S3; aws:kms: a KMS key."
+    )
+    kms_key_id: str | None = Field(
+        None, description="The KMS key (id or ARN) with aws:kms. Empty: the account's default."
+    )
+
+
+class BlobSettings(_Section):
+    """Where evidence blobs (screenshots, DOM, traces) live: files next to the store's
+    database, or an S3-compatible bucket (evidence/blobs_s3.py; needs the `scale` extra)."""
+
+    kind: Literal["local", "s3"] = Field(
+        "local", description="local: <evidence location>/objects/; s3: the bucket below."
+    )
+    bucket: str | None = Field(None, description="The bucket's name (kind: s3).")
+    prefix: str = Field(
+        "", description="Key prefix inside the bucket, e.g. aijia/prod/ (a / is added)."
+    )
+    endpoint_url: str | None = Field(
+        None,
+        description="An S3-compatible endpoint (MinIO, Ceph, R2, …), e.g. http://127.0.0.1:9000. "
+        "Empty: AWS S3.",
+    )
+    region: str | None = Field(None, description="The bucket's region, e.g. eu-west-1.")
+    access_key_id: dict[str, Any] | None = Field(
+        None,
+        description="As a secret reference ({$env: AWS_ACCESS_KEY_ID}). Empty: boto3's own "
+        "chain (environment, profile, instance role).",
+    )
+    secret_access_key: dict[str, Any] | None = Field(
+        None, description="As a secret reference ({$env: AWS_SECRET_ACCESS_KEY})."
+    )
+    object_lock: ObjectLockSettings | None = Field(
+        None, description="Retention set on each blob written. Empty: none."
+    )
+    server_side_encryption: ServerSideEncryption | None = Field(
+        None,
+        description="Encryption at rest asked for on each blob written. Empty: the bucket's "
+        "default.",
+    )
+
+    @field_validator("access_key_id", "secret_access_key", mode="before")
+    @classmethod
+    def _credentials_are_references(cls, value: Any) -> Any:
+        from agent.core.secrets import SecretRef, is_ref
+
+        if value is not None:
+            if not is_ref(value):
+                raise ValueError(
+                    "evidence.blobs credentials must be secret references such as "
+                    "{$env: AWS_SECRET_ACCESS_KEY}, never the secret itself"
+                )
+            SecretRef.model_validate(value)
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_is_a_folder(cls, value: str) -> str:
+        value = value.strip("/")
+        return f"{value}/" if value else ""
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> BlobSettings:
+        if self.kind == "s3" and not self.bucket:
+            raise ValueError("evidence.blobs: kind s3 needs a bucket")
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError(
+                "evidence.blobs: give both access_key_id and secret_access_key, or neither"
+            )
+        return self
+
+
 class EvidenceSettings(_Section):
     location: Path | None = Field(
         None, description="Where the evidence store lives. Empty: <data_dir>/evidence."
@@ -248,6 +334,9 @@ class EvidenceSettings(_Section):
     )
     redaction: RedactionSettings = Field(default_factory=RedactionSettings)
     signing: SigningSettings = Field(default_factory=SigningSettings)
+    blobs: BlobSettings = Field(
+        default_factory=BlobSettings, description="Where artifact blobs live (local or S3)."
+    )
 
 
 class ActionPolicy(_Section):
