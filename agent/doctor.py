@@ -27,6 +27,8 @@ def run_checks(config_path: Path | None = None) -> list[Check]:
     settings, config_check = _config(config_path)
     checks.append(config_check)
     checks.append(_browser(settings))
+    if settings.browser.remote is not None:
+        checks.append(_remote_browser(settings))
     checks.append(_data_dir(settings))
     checks.append(_blobs(settings))
     checks.append(_recipes(settings))
@@ -84,6 +86,19 @@ def _browser(settings: Settings) -> Check:
             "reinstall it (apt-get install --reinstall chromium) or set AIJIA_BROWSER",
         )
     return Check("browser", True, f"{exe} ({choice.source}) {version or ''}".strip())
+
+
+def _remote_browser(settings: Settings) -> Check:
+    """Does `browser.remote.ws_endpoint` answer? Runs use it instead of the local browser."""
+    from agent.browser.remote import describe_endpoint, remote_version
+
+    assert settings.browser.remote is not None
+    where = describe_endpoint(settings.browser.remote.ws_endpoint)
+    try:
+        version = remote_version(settings.browser.remote)
+    except AgentError as err:
+        return Check("remote browser", False, err.message, err.hint or "")
+    return Check("remote browser", True, f"{where} answers: {version}")
 
 
 def _data_dir(settings: Settings) -> Check:

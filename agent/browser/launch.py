@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -126,13 +128,58 @@ def launch_options(settings: BrowserSettings, *, headless: bool | None = None) -
     return options
 
 
-async def launch(
-    playwright: Playwright, settings: BrowserSettings, *, headless: bool | None = None
-) -> Browser:
-    """Start Chromium through async Playwright; BrowserError with a hint when it cannot."""
-    options = launch_options(settings, headless=headless)
+# The DevTools address of each browser launched with `cdp=True` (see `cdp_url`).
+_CDP_URLS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
+def cdp_url(browser: Any) -> str | None:
+    """The loopback DevTools (CDP) address of a browser launched here with `cdp=True`;
+    None for any other browser. The `agent` step shares the run's browser through it."""
     try:
-        return await playwright.chromium.launch(**options)
+        return _CDP_URLS.get(browser)
+    except TypeError:  # not weak-referenceable: not one of ours
+        return None
+
+
+def _free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def launch(
+    playwright: Playwright,
+    settings: BrowserSettings,
+    *,
+    headless: bool | None = None,
+    cdp: bool = False,
+) -> Browser:
+    """Start Chromium through async Playwright; BrowserError with a hint when it cannot.
+
+    `cdp`: also open a DevTools port on 127.0.0.1 (a free port), for the `agent` step's
+    browser-use sub-task. Only when asked: any local process can drive a browser through an
+    open DevTools port, logged-in sessions included.
+
+    With `browser.remote` set (and no `cdp`: that needs a browser here), connect to the
+    remote browser instead (agent/browser/remote.py)."""
+    if settings.remote is not None and not cdp:
+        from agent.browser.remote import connect
+
+        return await connect(playwright, settings.remote)
+    options = launch_options(settings, headless=headless)
+    port = None
+    if cdp:
+        port = _free_loopback_port()
+        options["args"] = [
+            *options["args"],
+            f"--remote-debugging-port={port}",
+            "--remote-debugging-address=127.0.0.1",
+        ]
+    try:
+        browser = await playwright.chromium.launch(**options)
+        if port is not None:
+            _CDP_URLS[browser] = f"http://127.0.0.1:{port}"
+        return browser
     except Exception as exc:  # Playwright raises its own Error with a long log
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BrowserError(

@@ -33,7 +33,29 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class RemoteBrowserSettings(_Section):
+    """A Chromium started elsewhere (`playwright launch-server --browser chromium`): workers
+    connect to it instead of launching their own (agent/browser/remote.py)."""
+
+    ws_endpoint: str = Field(
+        description="The server's WebSocket endpoint as it prints it, e.g. "
+        "ws://browsers.internal:3000/0b1c… (ws:// or wss://).",
+        pattern=r"^wss?://",
+    )
+    headers: dict[str, Any] = Field(
+        default_factory=dict,
+        description="HTTP headers sent when connecting (e.g. an auth token for a proxy in "
+        "front of the server); a value may be a secret reference such as {$env: BROWSER_TOKEN}.",
+    )
+    timeout_ms: int = Field(15_000, description="How long to wait for the server to answer.", gt=0)
+
+
 class BrowserSettings(_Section):
+    remote: RemoteBrowserSettings | None = Field(
+        None,
+        description="Connect to a remote browser instead of launching Chromium here. Empty: "
+        "launch one.",
+    )
     executable_path: str | None = Field(
         None,
         description="Chromium to use. Overridden by $AIJIA_BROWSER. Empty: Playwright's own "
@@ -63,6 +85,13 @@ class SiteSettings(_Section):
     )
     session_lifetime_s: int = Field(
         3600, description="Reuse a saved login for at most this long.", gt=0
+    )
+    max_sessions: int | None = Field(
+        None,
+        description="At most this many browser sessions (contexts running a recipe) of one "
+        "account on this site at once, across every worker sharing the evidence store. Empty: "
+        "no limit.",
+        gt=0,
     )
 
     @model_validator(mode="before")

@@ -22,6 +22,7 @@ from agent.browser.containment import Containment
 from agent.browser.guard import SiteGuard
 from agent.browser.login import SessionManager, account_of, login_recipe_for
 from agent.browser.pool import ContextPool, PooledContext
+from agent.browser.slots import session_slot
 from agent.core.errors import ConfigError, InputError, StepError
 from agent.core.secrets import Masker
 from agent.core.settings import Settings
@@ -171,9 +172,16 @@ async def run_context(
     guard = SiteGuard(site)
     read_only = recipe.gate_index() is None
     key = (site_name, account_of(site.credentials))
-    pooled = pool.take(key) if pool is not None and read_only else None
-    if pooled is None:
-        pooled = await _new_context(chromium, sessions, guard, key)
+    # sites.<name>.max_sessions: a slot (shared by every worker of the store) is held from
+    # before the context opens until it is closed or back in the pool
+    slot = await session_slot(store, site_name, key[1], site.max_sessions)
+    try:
+        pooled = pool.take(key) if pool is not None and read_only else None
+        if pooled is None:
+            pooled = await _new_context(chromium, sessions, guard, key)
+    except BaseException:
+        await slot.aclose()
+        raise
     context, containment = pooled.context, pooled.containment
     reusable = False
     try:
@@ -199,6 +207,8 @@ async def run_context(
             deferred=[] if read_only else None,
         )
         containment.bind(page, ctx.event)
+        if slot.held is not None:
+            ctx.event("session_slot_taken", slot.describe())
         if settings.evidence.trace:
             await context.tracing.start(screenshots=True, snapshots=True)
             ctx.tracing = True
@@ -225,6 +235,7 @@ async def run_context(
             with contextlib.suppress(Exception):  # the browser may have died with the run
                 await context.close()
             await containment.close()
+        await slot.aclose()
 
 
 async def _new_context(
