@@ -1,5 +1,8 @@
 """What one run may spend on the LLM, counted per run and checked around every call.
 
+The count is the run's, not the process's: it starts from the run's recorded `llm_call`
+events, so a resumed run cannot spend its budget twice.
+
 Before a call: the prompt's estimated tokens must fit in what is left, and the answer is
 capped (`max_tokens`) to the rest, so one call cannot overshoot the token budget by much.
 After it: the endpoint's own counts are added; a run past its budget fails the step with a
@@ -39,11 +42,30 @@ class Usage:
 
 
 def run_usage(ctx: Any) -> Usage:
-    """The run's usage, kept on its context (created on the first call)."""
+    """The run's usage, kept on its context. Created on the first call from the run's
+    `llm_call` events already in the store, so a run resumed in another process (after a
+    crash, a restart) goes on from what it spent instead of getting a fresh budget."""
     usage = getattr(ctx, _USAGE_ATTR, None)
     if usage is None:
-        usage = Usage()
+        usage = spent_before(ctx)
         setattr(ctx, _USAGE_ATTR, usage)
+    return usage
+
+
+def spent_before(ctx: Any) -> Usage:
+    """What the run's recorded `llm_call` events add up to (an empty Usage when the store
+    cannot list events: a sink that only writes)."""
+    usage = Usage()
+    read = getattr(ctx.sink, "events", None)
+    if read is None:
+        return usage
+    for event in read(ctx.run_id):
+        if event.kind != "llm_call":
+            continue
+        usage.calls += 1
+        usage.tokens_in += int(event.data.get("tokens_in") or 0)
+        usage.tokens_out += int(event.data.get("tokens_out") or 0)
+        usage.cost += Decimal(str(event.data.get("cost") or 0))
     return usage
 
 

@@ -50,7 +50,6 @@ _TASK = (
 async def run_with_fallback(ctx: RunContext, step: Step) -> None:
     """Run `step`; when its selector matches nothing, heal it (see the module) and run the
     healed copy. Any other failure, or a refused healing, fails the step as before."""
-    from agent.recipes.template_limits import render_deadline
 
     try:
         await step.run(ctx)
@@ -58,9 +57,39 @@ async def run_with_fallback(ctx: RunContext, step: Step) -> None:
     except SelectorError as exc:
         if "matched nothing" not in exc.message:
             raise
-        healed = await heal_step(ctx, step, exc)
+        error = exc
+    key = (step.number, ctx.render_selector(step.params).describe())
+    healed_before = _healed(ctx).get(key)
+    if healed_before is not None:  # a loop, a retry: the same broken selector again
+        try:
+            await _run_healed(ctx, healed_before)
+            ctx.event("locator_heal_reused", {"step": step.number, "old": key[1]})
+            return
+        except SelectorError as again:
+            if "matched nothing" not in again.message:
+                raise
+    healed = await heal_step(ctx, step, error)
+    _healed(ctx)[key] = healed
+    await _run_healed(ctx, healed)
+
+
+async def _run_healed(ctx: RunContext, healed: Step) -> None:
+    from agent.recipes.template_limits import render_deadline
+
     with render_deadline(ctx.timeout_ms(healed) / 1000):  # the wait and the LLM used its own
         await healed.run(ctx)
+
+
+def _healed(ctx: RunContext) -> dict[tuple[str, str], Step]:
+    """This run's healed steps, by (step number, the rendered selector that matched nothing):
+    a step in a loop asks the model once per distinct selector, not once per pass. Keyed by
+    the rendered selector, so `name: "{{ row.id }}"` healed for one row is never reused for
+    another."""
+    cache: dict[tuple[str, str], Step] | None = getattr(ctx, "_ai_healed", None)
+    if cache is None:
+        cache = {}
+        setattr(ctx, "_ai_healed", cache)  # noqa: B010  (RunContext has no field for it)
+    return cache
 
 
 async def heal_step(ctx: RunContext, step: Step, error: SelectorError) -> Step:

@@ -90,6 +90,11 @@ class LLM:
         return cls(settings.llm, api_key=key)
 
     @property
+    def api_key(self) -> str | None:
+        """The resolved key, for a client built elsewhere (the browser-use sub-agent's)."""
+        return self._api_key
+
+    @property
     def endpoint(self) -> str:
         return self.settings.base_url
 
@@ -106,7 +111,7 @@ class LLM:
 
         StepError when the answer is not JSON or does not match (the raw answer is kept in
         the evidence); a missing required value is such a mismatch."""
-        self._protect(ctx)
+        self.protect(ctx)
         safe_schema = ctx.masker.data(schema)
         rules = _JSON_RULES + "- The JSON schema:\n" + json.dumps(safe_schema, ensure_ascii=False)
         prompt = self._prompt(ctx, instructions, data, rules)
@@ -134,7 +139,7 @@ class LLM:
 
     async def text(self, ctx: RunContext, *, purpose: str, instructions: str, data: str) -> str:
         """Plain text written from `data`; StepError when the answer is empty."""
-        self._protect(ctx)
+        self.protect(ctx)
         prompt = self._prompt(ctx, instructions, data, "")
         answer = await self._call(ctx, purpose, prompt, response_format=None)
         if not answer.content.strip():
@@ -145,9 +150,7 @@ class LLM:
         record_call(ctx, answer.record)
         return answer.content
 
-    # ------------------------------------------------------------------ the one path
-
-    def _protect(self, ctx: RunContext) -> None:
+    def protect(self, ctx: RunContext) -> None:
         """Make every secret this run can know maskable before a prompt is built: the LLM
         key, and the site's secret credentials (a page may echo a password the run never
         typed, e.g. with a saved session). A credential that cannot be resolved now is not
@@ -160,6 +163,8 @@ class LLM:
                     ctx.secret(name)
                 except (SecretError, StepError):
                     continue
+
+    # ------------------------------------------------------------------ the one path
 
     def _prompt(self, ctx: RunContext, instructions: str, data: str, rules: str) -> Prompt:
         raw = fence(instructions, data, extra_rules=rules)
@@ -207,7 +212,7 @@ class LLM:
                 )
             except openai.APIError as exc:
                 record.duration_ms = (time.monotonic() - started) * 1000
-                error = self._endpoint_error(ctx, exc)
+                error = self.endpoint_error(ctx, exc)
                 record.outcome, record.error = "error", error.message
                 record_call(ctx, record)
                 raise error from None
@@ -243,7 +248,7 @@ class LLM:
             http_async_client=http,
         )
 
-    def _endpoint_error(self, ctx: RunContext, exc: Exception) -> StepError:
+    def endpoint_error(self, ctx: RunContext, exc: Exception) -> StepError:
         """A clear StepError naming the endpoint (never the key) for a failed call."""
         import openai
 

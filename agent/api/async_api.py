@@ -249,7 +249,11 @@ class AsyncAijia(Accounts):
         plan = plan_run(
             chosen, inputs or {}, settings=self.settings, store=recorder, site=site, row=row
         )
-        browser = await self._chromium(headed)
+        from agent.steps.agent_task import needs_cdp
+
+        # a recipe with an `agent` step runs in a Chromium of its own with a loopback DevTools
+        # port (docs/ai.md, "The agent step"), never in the shared one: like a headed run
+        browser = await self._chromium(headed or needs_cdp(chosen))
         result = await run_recipe(
             chosen,
             inputs or {},

@@ -422,6 +422,76 @@ def recipes_record(
     _print_written([path], as_json, f"aijia recipes show {path}")
 
 
+@app.command("draft")
+@handles_errors
+def recipes_draft(
+    site: str = typer.Argument(
+        ..., help="Site from config.yaml (its recipe folder gets the file)."
+    ),
+    task: str = typer.Argument(
+        ...,
+        help='What the recipe does, in words, e.g. "look up an order and read its '
+        'refundable amount".',
+    ),
+    name: str | None = typer.Option(
+        None,
+        "--name",
+        help="Recipe name, snake_case (also the file name); default: the task's first words.",
+    ),
+    max_steps: int = typer.Option(
+        12, "--max-steps", min=1, max=50, help="Most browser steps the explorer may take."
+    ),
+    attempts: int = typer.Option(
+        3,
+        "--attempts",
+        min=1,
+        max=5,
+        help="Drafts asked for before giving up (each retry gets the previous draft's problems).",
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite the recipe if it exists."),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help='Print JSON: {"path", "run_id", "attempts", "pages", "selectors", "gate", '
+        '"blocked", "yaml"}.',
+    ),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Draft a recipe from words: an AI agent explores the site read-only, an LLM writes it.
+
+    Needs an `llm:` block (docs/ai.md) and the `ai` extra. The explorer signs in, then every
+    request other than GET is blocked (and listed); the draft has role/label selectors and
+    a gate before anything that may change the back office, and is written only when it
+    validates. Nothing is run or approved: review the file before use. Every LLM call is in
+    the evidence of the draft's run (`aijia evidence show RUN`)."""
+    import asyncio
+
+    from agent.engine.draft import draft_recipe
+
+    with open_aijia(config) as aijia:
+        draft = asyncio.run(
+            draft_recipe(aijia.settings, aijia.store, site, task, name=name, force=force,
+                         max_steps=max_steps, attempts=attempts)
+        )  # fmt: skip
+    if as_json:
+        print_json(draft.as_json())
+        return
+    from agent.core.text import printable
+
+    out = console()  # the YAML and the URLs hold the model's and the site's text: escaped
+    out.print(printable(draft.text, multiline=True), markup=False, highlight=False, soft_wrap=True)
+    out.print(f"[green]wrote[/] {draft.path}  (run {draft.run_id})", soft_wrap=True)
+    out.print("review before use:", markup=False)
+    blocked = draft.blocked or ["nothing"]
+    for line in [f"blocked while exploring: {', '.join(blocked)}",
+                 f"pages seen: {', '.join(draft.pages)}",
+                 f"selectors: {'; '.join(draft.selectors) or 'none'}",
+                 f"gate: {draft.gate or 'none (the recipe only reads)'}",
+                 "check each step, its selector and the gate, then "
+                 f"`aijia recipes show {draft.path}` and a `--dry-run` run"]:  # fmt: skip
+        out.print(f"  - {printable(line)}", markup=False, soft_wrap=True)
+
+
 def _print_written(written: list[Path], as_json: bool, next_command: str) -> None:
     """The files written (the recipe first), as JSON or as lines with the next command."""
     if as_json:

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from agent.ai.preflight import check_llm
 from agent.browser.containment import Containment
 from agent.browser.guard import SiteGuard
 from agent.browser.login import SessionManager, account_of, login_recipe_for
@@ -32,6 +33,7 @@ from agent.engine.secrets import resolve_secrets
 from agent.recipes.inputs import bind_inputs
 from agent.recipes.model import Recipe, find_recipe, load_recipe
 from agent.recipes.templating import render
+from agent.steps.agent_task import needs_cdp
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser
@@ -43,9 +45,10 @@ MAX_CALL_DEPTH = 5
 
 @contextlib.asynccontextmanager
 async def open_browser(
-    settings: Settings, browser: Browser | None, headed: bool
+    settings: Settings, browser: Browser | None, headed: bool, *, cdp: bool = False
 ) -> AsyncIterator[Any]:
-    """The given browser, or a new Chromium closed on exit."""
+    """The given browser, or a new Chromium closed on exit (with a loopback DevTools port
+    when `cdp`: a recipe with an `agent` step shares it with browser-use)."""
     if browser is not None:
         yield browser
         return
@@ -54,7 +57,7 @@ async def open_browser(
     from agent.browser.launch import launch
 
     async with async_playwright() as pw:
-        own = await launch(pw, settings.browser, headless=False if headed else None)
+        own = await launch(pw, settings.browser, headless=False if headed else None, cdp=cdp)
         try:
             yield own
         finally:
@@ -107,10 +110,12 @@ def plan_run(
     site: str | None = None,
     row: int | None = None,
 ) -> RunPlan:
-    """ConfigError (site), InputError (inputs) or SecretError (secrets) before anything runs."""
+    """ConfigError (site, a model the recipe needs), InputError (inputs) or SecretError
+    (secrets) before anything runs."""
     site_name = site_name_for(recipe, settings, site)
     bound = bind_inputs(recipe, raw_inputs, row=row)
     login = login_recipe_for(recipe)
+    check_llm(recipe, settings)
     masker = resolve_secrets([recipe], settings, site_name, store)
     return RunPlan(recipe, site_name, bound, login, masker)
 
@@ -130,7 +135,7 @@ async def open_run(
 ) -> AsyncIterator[RunContext]:
     """The browser (the given one, or a new one closed on exit) and the run's context."""
     async with (
-        open_browser(settings, browser, headed) as chromium,
+        open_browser(settings, browser, headed, cdp=needs_cdp(plan.recipe)) as chromium,
         run_context(
             chromium,
             recipe=plan.recipe,

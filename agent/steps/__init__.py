@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Discriminator, Tag
 
+from agent.steps.agent_task import AgentTask
 from agent.steps.ai import AiExtract
 from agent.steps.auth import Handoff, Totp
 from agent.steps.base import Params, PauseRun, Step
@@ -57,6 +58,7 @@ STEP_TYPES: dict[str, type[Step]] = {
         Handoff,
         Gate,
         AiExtract,
+        AgentTask,
         DraftReply,
     )
 }

@@ -222,3 +222,35 @@ def test_fallback_only_on_steps_that_locate_one_element(tmp_path: Path) -> None:
     with pytest.raises(RecipeError) as caught:
         load_recipe(path)
     assert "`fallback: ai` works only on steps that locate one element" in str(caught.value)
+
+
+LOOP_RECIPE = (
+    RECIPE.replace(
+        """steps:
+  - goto: /portal/sale/order?search={{ inputs.order_id }}""",
+        """steps:
+  - for_each: "{{ [1, 2] }}"
+    as: visit
+    steps:
+      - goto: /portal/sale/order?search={{ inputs.order_id }}""",
+    )
+    .replace("\n  - click:", "\n      - click:")
+    .replace("\n    safe:", "\n        safe:")
+    .replace("\n    fallback:", "\n        fallback:")
+    .replace("\n    timeout:", "\n        timeout:")
+    .replace("\n  - expect:", "\n      - expect:")
+)
+
+
+def test_a_step_in_a_loop_asks_the_model_once(heal_run: HealRun, llm_server: ScriptedLLM):
+    """The healed selector is kept for the run: the second pass reuses it (one model call)."""
+    heal_run.recipe.write_text(LOOP_RECIPE, encoding="utf-8")
+    llm_server.script(Json({"role": "button", "name": "Refund", "why": "the only Refund button"}))
+    result, store = heal_run(llm_settings(llm_server))
+
+    assert result.state is RunState.DONE, result.error
+    assert len(llm_server.requests) == 1
+    (healed,) = events(store, result.run_id, "locator_healed")
+    assert healed["new_selector"] == {"role": "button", "name": "Refund"}
+    (reused,) = events(store, result.run_id, "locator_heal_reused")
+    assert reused["step"] == healed["step"] == "1.3"
