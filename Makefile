@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser postgres demo test lint typecheck unit bench clean
+.PHONY: setup browser postgres demo test test-scale lint typecheck unit bench clean
 
 setup: $(STAMP) browser
 
@@ -62,6 +62,9 @@ typecheck: $(STAMP)
 
 test: setup postgres lint typecheck   # everything: real Chromium against the sandbox (~18 min on 2 cores)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
+
+test-scale: setup postgres   # the issue-15 stack tests at full size: 200 paused gates (~20 min)
+	AIJIA_PAUSED_GATES=200 $(PY) -m pytest -q tests/scale_kill
 
 unit: setup   # the fast tier: no Chromium, no sandbox (`browser` marker, see tests/conftest.py)
 	$(PY) -m pytest -m "not browser" -q

@@ -26,6 +26,7 @@ from agent.cli import (
     schedule,
     serve,
     users,
+    worker,
 )
 from agent.cli.common import exit_code_epilog, set_log_level
 
@@ -104,6 +105,7 @@ app.command("login")(users.login)
 app.command("logout")(users.logout)
 app.command("whoami")(users.whoami)
 app.command("serve")(serve.serve)
+app.command("worker")(worker.worker)
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(recipes.app, name="recipes")
 app.add_typer(evidence.app, name="evidence")

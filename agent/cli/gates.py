@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from agent.backends import uses_temporal, wake_run
 from agent.cli.common import (
     ConfigOption,
     RemovedAsOption,
@@ -262,6 +263,15 @@ def approve(
                 print_json(report)
             return
         out.print(f"gate {gate} approved by {user}; run {decision.run_id} is approved")
+        if uses_temporal(aijia.settings):  # its workflow re-reads the store and commits
+            woken = wake_run(aijia.settings, decision.run_id, gate, approved=True)
+            out.print(
+                f"  {'its workflow commits it once' if woken else 'it has no live workflow'}; "
+                f"`aijia runs show {decision.run_id}` shows when it is done"
+            )
+            if as_json:
+                print_json({**report, "committed_by": "workflow" if woken else None})
+            return
         if aijia.settings.worker.enabled:  # the worker holds the secrets; we start nothing
             out.print(
                 "  the commit worker (`aijia serve`) commits it once; "
@@ -325,6 +335,8 @@ def reject(
     with open_aijia(config) as aijia:
         who = acting_identity(aijia)
         decision = aijia.reject(gate, as_user=who, reason=reason)
+        if uses_temporal(aijia.settings):  # its workflow ends: nothing to commit
+            wake_run(aijia.settings, decision.run_id, gate, approved=False)
     if as_json:
         print_json({**asdict(decision), "reason": reason})
         return

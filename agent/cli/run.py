@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from agent.backends import run_on_temporal, uses_temporal
 from agent.cli.common import (
     ConfigOption,
     ExitCode,
@@ -119,6 +120,8 @@ def run(
         }
         if not rows:
             results = []
+        elif uses_temporal(aijia.settings) and not (dry_run or headed):  # `aijia worker`s run it
+            results = run_on_temporal(aijia, recipe, rows, options, numbered=batch is not None)
         elif len(rows) == 1 and batch is None:
             results = [aijia.run(chosen, rows[0], **options)]
         else:

@@ -51,7 +51,12 @@ def serve(
     from agent.serve.server import serve_until_signalled
 
     def ready(server: ConsoleServer) -> None:
-        worker = "on" if server.worker is not None else "off (--no-worker)"
+        if server.worker is not None:
+            worker = "on"
+        elif server.aijia.settings.runs.backend == "temporal":
+            worker = "off: runs.backend is temporal, the workflows commit"
+        else:
+            worker = "off (--no-worker)"
         extra = "; scheduler on" if with_scheduler else ""
         typer.echo(f"Aijia review console: {server.url}  (commit worker {worker}{extra})")
         typer.echo("Stop with Ctrl-C (SIGINT) or SIGTERM.")

@@ -683,6 +683,29 @@ class WorkerSettings(_Section):
     )
 
 
+class TemporalSettings(_Section):
+    """Where the Temporal service is (`runs.backend: temporal`; docs/scale.md)."""
+
+    address: str = Field("127.0.0.1:7233", description="host:port of the Temporal frontend (gRPC).")
+    namespace: str = Field("default", description="The Temporal namespace runs live in.")
+    task_queue: str = Field(
+        "aijia", description="The task queue `aijia worker` polls and `aijia run` starts on."
+    )
+
+
+class RunsSettings(_Section):
+    """Where runs execute: in this process (local, the default) or as Temporal workflows."""
+
+    backend: Literal["local", "temporal"] = Field(
+        "local",
+        description="local: `aijia run` runs in its own process. temporal: a run is a Temporal "
+        "workflow (id = run id) that `aijia worker` processes execute; gates wait durably.",
+    )
+    temporal: TemporalSettings = Field(
+        default_factory=TemporalSettings, description="The Temporal service (backend temporal)."
+    )
+
+
 class SourceSettings(_Section):
     """Rows from another recipe's output: run `recipe` once, take the list `output`, map each
     item to the schedule recipe's inputs."""
@@ -875,6 +898,9 @@ class Settings(_Section):
     )
     worker: WorkerSettings = Field(
         default_factory=WorkerSettings, description="The commit worker (`aijia serve`)."
+    )
+    runs: RunsSettings = Field(
+        default_factory=RunsSettings, description="Run backend: local or Temporal."
     )
     scheduler: SchedulerSettings = Field(
         default_factory=SchedulerSettings, description="The built-in scheduler daemon."

@@ -18,6 +18,7 @@ Facade refusals are shown on the page as text: PolicyError 403, GateError and Ev
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ from agent.serve.runs import routes as run_routes
 if TYPE_CHECKING:
     from starlette.requests import Request
 
+    from agent.api.async_api import AsyncAijia
     from agent.gates.decide import GateView
     from agent.gates.identity import Identity
     from evidence.store import EvidenceStore
@@ -251,6 +253,8 @@ async def approve(request: Request) -> Response:
             request, me, status_code=_status_of(exc), error=_message(exc), typed=typed, note=note
         )
     worker = request.app.state.worker
+    if decision.complete:
+        await wake_workflow(aijia, decision.run_id, gate_id, approved=True)
     if decision.complete and worker is not None:
         worker.kick()
     return RedirectResponse(f"/gates/{gate_id}", status_code=303)
@@ -272,12 +276,24 @@ async def reject(request: Request) -> Response:
             "nothing was recorded.",
         )
     try:
-        await aijia_of(request).reject(gate_id, as_user=me, reason=reason)
+        decision = await aijia_of(request).reject(gate_id, as_user=me, reason=reason)
     except AgentError as exc:
         return await _page(
             request, me, status_code=_status_of(exc), error=_message(exc), reason=reason
         )
+    await wake_workflow(aijia_of(request), decision.run_id, gate_id, approved=False)
     return RedirectResponse(f"/gates/{gate_id}", status_code=303)
+
+
+async def wake_workflow(aijia: AsyncAijia, run_id: str, gate_id: str, *, approved: bool) -> None:
+    """On the temporal backend, wake the run's workflow now (it re-reads the store and
+    commits or ends the run) rather than at its next re-read. The decision is recorded
+    either way: an unreachable Temporal service delays the commit, it does not undo it."""
+    from agent.backends import uses_temporal, wake_run_async
+
+    if uses_temporal(aijia.settings):
+        with contextlib.suppress(AgentError):
+            await wake_run_async(aijia.settings, run_id, gate_id, approved=approved)
 
 
 async def status_json(request: Request) -> Response:

@@ -99,6 +99,8 @@ class ConsoleServer:
         self.host = host if host is not None else console.host
         self.port = port if port is not None else console.port
         self.log = log
+        # on the temporal backend the run's workflow commits it (the console wakes it)
+        worker = worker and aijia.settings.runs.backend != "temporal"
         self.worker = CommitWorker(aijia, log=log) if worker else None
         self.app = build_app(aijia, worker=self.worker, key_file=key_file)
         config = uvicorn.Config(
