@@ -22,6 +22,8 @@ from evidence.verify import VerifyReport, verify
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
+    from evidence.rootlog import LogHome
+
 
 class StoreQueries:
     """Mixed into EvidenceStore."""
@@ -30,7 +32,7 @@ class StoreQueries:
         root: Path
         db: Database
         files: BlobStore
-        root_log: Path
+        root_log: LogHome
 
         @property
         def trusted_keys(self) -> set[str]: ...

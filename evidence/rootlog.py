@@ -31,7 +31,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlite_utils import Database
 
@@ -118,7 +118,14 @@ class LogRead:
     problems: list[tuple[int, str]]  # (line number, what is wrong), in file order
 
 
-def read_log(path: Path, only: set[str] | None = None) -> LogRead:
+class LogHome(Protocol):
+    """Where the log is read from: a `Path`, or `evidence.rootlog_s3.BucketRootLog`."""
+
+    def exists(self) -> bool: ...
+    def read_bytes(self) -> bytes: ...
+
+
+def read_log(path: LogHome, only: set[str] | None = None) -> LogRead:
     """Every line of the log, parsed, with what is structurally wrong: a line that does not
     parse, is not canonical, or whose `prev` is not the hash of the line before it.
     Signatures are checked by the caller (`evidence.verify`), which knows the trusted keys.
@@ -126,8 +133,13 @@ def read_log(path: Path, only: set[str] | None = None) -> LogRead:
     `only`: parse just the lines of these runs (the chain of `prev` is still followed over
     every line, by hashing its bytes); what a one-run check before a commit needs, at the cost
     of hashing the file rather than parsing and checking all of it."""
+    return read_lines(path.read_bytes(), only)
+
+
+def read_lines(raw: bytes, only: set[str] | None = None) -> LogRead:
+    """`read_log` over the log's bytes, wherever they were read from (a file, or the
+    entries of a bucket's root log put end to end: `evidence.rootlog_s3`)."""
     result = LogRead([], [])
-    raw = path.read_bytes()
     if raw and not raw.endswith(b"\n"):
         result.problems.append((raw.count(b"\n") + 1, "the last line is cut short"))
     prev = GENESIS

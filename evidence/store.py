@@ -60,6 +60,7 @@ from evidence.transaction import Transaction, begin
 if TYPE_CHECKING:
     from evidence.api import EvidenceSink
     from evidence.prune import PruneResult
+    from evidence.rootlog_s3 import BucketRootLog
 
 DB_NAME = "evidence.db"
 log = logging.getLogger(__name__)
@@ -85,7 +86,13 @@ class EvidenceStore(CasesAndGates, CommitLeases, Accounts, StoreQueries):
         self._open: Transaction | None = None  # the transaction this store is in, if any
         # The root log: configured, else given by `open` (<data_dir>/roots.log), else next to
         # the store (<root>.roots.log). Never inside it: it is the copy a rewrite cannot reach.
-        self.root_log = Path(self.settings.signing.root_log or root_log or f"{self.root}.roots.log")
+        self.root_log: Path | BucketRootLog = Path(
+            self.settings.signing.root_log or root_log or f"{self.root}.roots.log"
+        )
+        if self.settings.signing.root_log_in_bucket:  # shared by every machine of the store
+            from evidence.rootlog_s3 import BucketRootLog
+
+            self.root_log = BucketRootLog(self.settings.blobs)
         self._logged_upto: int | None = None  # root log entries flushed, to drop from outbox
         self.signer, self.signer_problem = self._load_signer()
         red = self.settings.redaction
@@ -184,7 +191,7 @@ class EvidenceStore(CasesAndGates, CommitLeases, Accounts, StoreQueries):
         """The signing key, loaded once. A missing key that may not be created is not an error
         until something must be sealed (reading and verifying need no private key)."""
         signing = self.settings.signing
-        if _inside(self.root_log, self.root):
+        if isinstance(self.root_log, Path) and _inside(self.root_log, self.root):
             raise EvidenceError(
                 f"root log {self.root_log} is inside the evidence store {self.root}",
                 hint="keep it outside (evidence.signing.root_log): it is the copy that "
@@ -200,7 +207,10 @@ class EvidenceStore(CasesAndGates, CommitLeases, Accounts, StoreQueries):
         return trusted_key_ids(self.settings.signing, self.signer)
 
     def _flush_root_log(self) -> None:
-        upto = rootlog.flush(self.db, self.root_log)
+        if isinstance(self.root_log, Path):
+            upto = rootlog.flush(self.db, self.root_log)
+        else:
+            upto = self.root_log.flush(self.db)
         if upto is not None:
             self._logged_upto = upto
 

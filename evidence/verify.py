@@ -34,7 +34,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
@@ -43,6 +42,7 @@ from evidence.files import BlobStore
 from evidence.hashing import GENESIS, event_hash, event_payload, manifest_root_hash
 from evidence.ledger import LEDGER, check_ledger
 from evidence.manifest import manifest_of
+from evidence.rootlog import LogHome
 from evidence.signing import check_signature, fingerprint, root_message
 from evidence.verify_rows import (
     check_approvals,
@@ -291,7 +291,7 @@ def verify(
     run_ids: list[str] | None = None,
     *,
     trusted: set[str] | None = None,
-    root_log: Path | None = None,
+    root_log: LogHome | None = None,
 ) -> VerifyReport:
     """Check the given runs, or the whole store (every run, the ledger, the root log) when
     `run_ids` is None. `trusted`: the key ids whose signatures count (`EvidenceStore.verify`

@@ -12,13 +12,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
 from evidence.ledger import LEDGER
-from evidence.rootlog import log_message, next_entry, read_log
+from evidence.rootlog import LogHome, log_message, next_entry, read_log
 
 if TYPE_CHECKING:
     from evidence.verify import Break, Signatures
@@ -90,7 +89,7 @@ def _outbox(db: Database, signatures: Signatures) -> tuple[set[tuple[Any, ...]],
 
 
 def check_log(
-    db: Database, path: Path, signatures: Signatures, ids: set[str], *, whole: bool
+    db: Database, path: LogHome, signatures: Signatures, ids: set[str], *, whole: bool
 ) -> list[Break]:
     """Breaks between the store and the log at `path` (for runs in `ids`; all when `whole`)."""
     from evidence.verify import Break

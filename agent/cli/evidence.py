@@ -3,7 +3,9 @@ read (and prune trims) the evidence store the facade opened."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -335,3 +337,84 @@ def evidence_prune(
         f"removed {len(result.pruned)} run(s) and {result.files_removed} file(s) "
         f"({result.bytes_freed:,} bytes); recorded in the prune log"
     )
+
+
+@app.command("migrate")
+@handles_errors
+def evidence_migrate(
+    to: str = typer.Option(
+        ...,
+        "--to",
+        help="The PostgreSQL database to copy into: postgresql://user@host:5432/db (new and "
+        "empty; keep the password in PGPASSWORD or ~/.pgpass).",
+    ),
+    blobs_to: str | None = typer.Option(
+        None,
+        "--blobs-to",
+        help="s3: also copy the artifact blobs to the bucket of evidence.blobs in config.yaml.",
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue a copy into this database that was interrupted."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Copy the SQLite evidence store into PostgreSQL (and its blobs to S3), row for row,
+    keeping ids, hashes, seals and signatures; then compare both and verify the copy. Holds
+    the source's write lock while it works; deletes nothing from the source."""
+    from dataclasses import asdict
+
+    from agent.core.errors import InputError
+    from agent.core.settings import load_config
+    from evidence.migrate import migrate
+
+    if blobs_to not in (None, "s3"):
+        raise InputError(f"--blobs-to {blobs_to!r}: the one place blobs can go is s3")
+    if not to.startswith(("postgresql://", "postgres://")):
+        raise InputError(
+            f"--to {to!r} is not a PostgreSQL URL", hint="write postgresql://user@host:5432/db"
+        )
+    settings = load_config(config)
+    with _migration_progress(quiet=as_json) as progress:
+        result = migrate(
+            settings, to, blobs_to_s3=blobs_to == "s3", resume=resume, progress=progress
+        )
+    if as_json:
+        print_json({**asdict(result), "rows": result.rows, "ok": True})
+        return
+    out = console()
+    for table in result.tables:
+        out.print(f"  {table.name}: {table.rows} row(s)", soft_wrap=True)
+    out.print(f"copied {result.rows} row(s) in {len(result.tables)} table(s) to {result.target}")
+    if result.blobs_to:
+        out.print(f"copied {result.blobs} blob(s) to {result.blobs_to}", soft_wrap=True)
+    out.print(
+        f"row counts and digests match; {result.runs_compared} run root hash(es) match; "
+        f"verify on the copy: {result.verified_runs} run(s), {result.verified_events} "
+        f"event(s), {result.verified_artifacts} artifact(s): [green]ok[/]"
+    )
+    keep = (
+        f"the root log is now {result.root_log} ({result.root_log_imported} line(s) put there)"
+        if (result.root_log or "").startswith("s3://")
+        else f"keep the root log at {result.root_log} (evidence.signing.root_log)"
+    )
+    out.print(f"next: set evidence.database to it; {keep}", soft_wrap=True)
+
+
+@contextlib.contextmanager
+def _migration_progress(*, quiet: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+    """A progress bar per table and for the blobs, on stderr (none for --json)."""
+    if quiet:
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=console(stderr=True), transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def show(what: str, done: int, total: int) -> None:
+            if what not in tasks:
+                tasks[what] = bar.add_task(what, total=total or 1)
+            bar.update(tasks[what], completed=done if total else 1)
+
+        yield show

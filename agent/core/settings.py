@@ -188,6 +188,12 @@ class SigningSettings(_Section):
         description="Append every sealed root here (one signed JSON line each), to ship to a "
         "WORM bucket or syslog. Empty: <data_dir>/roots.log.",
     )
+    root_log_in_bucket: bool = Field(
+        False,
+        description="Keep the root log in the evidence.blobs S3 bucket, one object per entry "
+        "(<prefix>roots/<entry>, under the blobs' object lock), instead of a file: the one "
+        "log every machine sharing a PostgreSQL store writes and verifies against.",
+    )
     tsa_url: str | None = Field(
         None, description="An RFC 3161 timestamp authority for each root. Empty: none."
     )
