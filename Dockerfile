@@ -30,7 +30,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+# the scale extra (temporalio, psycopg, boto3): the same image runs the embedded default and
+# the workers of docker-compose.yml (Temporal + PostgreSQL + S3)
+RUN pip install --no-cache-dir "$(ls /wheels/*.whl)[scale]" && rm -rf /wheels
 
 # An unprivileged user owns the data and the keys; nothing runs as root.
 RUN useradd --system --uid 10001 --create-home --home-dir /home/aijia --shell /usr/sbin/nologin aijia \

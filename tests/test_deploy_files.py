@@ -11,9 +11,12 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 import agent.core.settings as settings_module
 from agent.core.settings import PROJECT_ROOT, load_config
@@ -187,6 +190,85 @@ def test_the_env_example_names_every_secret_the_template_config_reads() -> None:
     settings = "\n".join(line.split("#")[0] for line in template.splitlines())  # not comments
     wanted = set(re.findall(r"\$env:\s*([A-Z][A-Z0-9_]+)", settings))
     assert wanted and wanted <= names, wanted - names
+
+
+# --------------------------------------------------------------------------- docker-compose.yml
+
+COMPOSE = PROJECT_ROOT / "docker-compose.yml"
+COMPOSE_DIR = DEPLOY / "compose"
+
+
+def compose() -> dict[str, Any]:
+    loaded = yaml.safe_load(COMPOSE.read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def test_compose_services_run_commands_that_exist() -> None:
+    """Every service of our image runs a real `aijia` subcommand (or Playwright's browser
+    server, which the wheel's playwright ships); the others use pinned images."""
+    services = compose()["services"]
+    assert {"postgres", "temporal", "objects", "browsers", "worker", "console"} <= set(services)
+    for name, service in services.items():
+        if service.get("image") != "aijia:local":
+            image = service["image"]
+            assert ":" in image and not image.endswith(":latest"), f"{name}: pin {image}"
+            continue
+        words = service["command"]
+        if words[0] == "aijia":
+            helped = subprocess.run(
+                [aijia_command(), words[1], "--help"], capture_output=True, text=True, timeout=60
+            )
+            assert helped.returncode == 0, f"{name}: {helped.stderr}"
+            for flag in (w for w in words if w.startswith("--")):
+                assert flag in helped.stdout, f"{name} uses {flag}, unknown to aijia {words[1]}"
+        else:
+            assert words[:4] == ["python", "-m", "playwright", "launch-server"], name
+            helped = subprocess.run(
+                [sys.executable, "-m", "playwright", "launch-server", "--help"],
+                capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            assert helped.returncode == 0 and "--config" in helped.stdout, helped.stderr
+
+
+def test_compose_mounts_files_that_exist_and_the_config_is_the_scale_layout() -> None:
+    services = compose()["services"]
+    for name, service in services.items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (PROJECT_ROOT / source).is_file(), f"{name} mounts {source}: missing"
+    settings = load_config(COMPOSE_DIR / "config.yaml")
+    assert settings.runs.backend == "temporal"
+    assert settings.runs.temporal.address == "temporal:7233"
+    assert settings.evidence.database and "@postgres:5432/" in settings.evidence.database
+    blobs = settings.evidence.blobs
+    assert blobs.kind == "s3" and blobs.endpoint_url == "http://objects:9000"
+    assert blobs.object_lock is not None
+    assert settings.evidence.signing.root_log_in_bucket  # several workers share one root log
+    assert blobs.bucket and blobs.bucket in " ".join(services["objects-bucket"]["command"])
+    assert "--with-lock" in " ".join(services["objects-bucket"]["command"])
+    server = json.loads((COMPOSE_DIR / "browser-server.json").read_text())
+    assert settings.browser.remote is not None
+    assert settings.browser.remote.ws_endpoint == (
+        f"ws://browsers:{server['port']}{server['wsPath']}"
+    )
+    assert server["executablePath"] == "/usr/bin/chromium"
+    assert set(server["args"]) >= {"--disable-background-networking", "--disable-sync"}
+    assert "worker" in services and services["console"]["ports"] == ["8750:8750"]
+
+
+def test_compose_env_example_names_every_variable_used() -> None:
+    names = set(
+        re.findall(r"^([A-Z][A-Z0-9_]+)=", (COMPOSE_DIR / "aijia.env.example").read_text(), re.M)
+    )
+    config = (COMPOSE_DIR / "config.yaml").read_text()
+    settings = "\n".join(line.split("#")[0] for line in config.splitlines())
+    wanted = set(re.findall(r"\$env:\s*([A-Z][A-Z0-9_]+)", settings))
+    wanted |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]+)", COMPOSE.read_text()))
+    assert "PGPASSWORD" in wanted and wanted <= names, wanted - names
+    ignored = (PROJECT_ROOT / ".gitignore").read_text().split()
+    assert "deploy/compose/aijia.env" in ignored
 
 
 # --------------------------------------------------------------------------- the data dir
