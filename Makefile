@@ -74,6 +74,8 @@ bench: setup   # figures in bench/REPORT.md; each prints its own
 	$(PY) -m bench.capture 10
 	$(PY) -m bench.approval_latency --rounds 7
 	$(PY) -m bench.approve_to_refund --rounds 10
+	$(PY) -m bench.scale --rounds 3 --orders 24      # Temporal workers: 1, 2, 4 (section Scale)
+	$(PY) -m bench.scale_store                       # store writes: SQLite vs PostgreSQL
 	$(PY) -m bench.verify_store 10000
 
 clean:
