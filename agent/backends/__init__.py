@@ -65,9 +65,9 @@ def wake_run(settings: Settings, run_id: str, gate_id: str, *, approved: bool) -
     which re-reads the store and commits or closes the run. False when it has no live
     workflow; ConfigError when the Temporal service cannot be reached. The decision stands
     either way: the workflow also re-reads the store at the gate's expiry."""
-    import asyncio
+    from agent.core.aio import run_sync
 
-    return asyncio.run(wake_run_async(settings, run_id, gate_id, approved=approved))
+    return run_sync(lambda: wake_run_async(settings, run_id, gate_id, approved=approved))
 
 
 async def wake_run_async(settings: Settings, run_id: str, gate_id: str, *, approved: bool) -> bool:

@@ -62,9 +62,9 @@ async def connect(playwright: Playwright, remote: RemoteBrowserSettings) -> Brow
 def remote_version(remote: RemoteBrowserSettings) -> str:
     """Connect once (sync Playwright) and return the remote browser's version; BrowserError
     as `connect` when it does not answer. For `aijia doctor`."""
-    import asyncio
-
     from playwright.async_api import async_playwright
+
+    from agent.core.aio import run_sync
 
     async def probe() -> str:
         async with async_playwright() as pw:
@@ -74,4 +74,4 @@ def remote_version(remote: RemoteBrowserSettings) -> str:
             finally:
                 await browser.close()
 
-    return asyncio.run(probe())
+    return run_sync(probe)

@@ -12,6 +12,7 @@
 | gate     | gate                                        | steps/gate.py      |
 | ai       | ai_extract                                  | steps/ai.py        |
 | reply    | draft_reply                                 | steps/reply.py     |
+| agent    | agent (a browser-use sub-task, read-only)   | steps/agent_task.py |
 
 `AnyStep` is the discriminated union pydantic validates a step against: the discriminator is
 the one registry key present in the step mapping.

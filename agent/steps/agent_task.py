@@ -29,6 +29,7 @@ from pydantic import Field, create_model
 
 from agent.ai.fields import AiField, checked_values
 from agent.core.errors import StepError
+from agent.steps.ai import keep_values
 from agent.steps.base import Params, Step
 
 if TYPE_CHECKING:
@@ -140,21 +141,7 @@ class AgentTask(Step):
                 "run's evidence has every model call (event llm_call)",
             )
         values = checked_values(params.output, result.data)
-        if params.save_as:
-            ctx.set_value(params.save_as, values)
-        else:
-            for name, value in values.items():
-                ctx.set_value(name, value)
-        ctx.event(
-            "page_reviewed",
-            {
-                "url": ctx.page.url,
-                "title": await ctx.page.title(),
-                "step": ctx.top_level_index(self) + 1,
-                "extracted": values,
-                "label": KEY,
-            },
-        )
+        await keep_values(ctx, self, values, label=KEY, save_as=params.save_as)
         ctx.event(
             "agent_finished",
             {"steps": result.steps, "urls": result.urls, "blocked": result.blocked},

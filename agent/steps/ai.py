@@ -19,7 +19,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -103,18 +103,7 @@ class AiExtract(Step):
             schema=json_schema(params.schema_),
         )
         values = checked_values(params.schema_, answer)
-        for name, value in values.items():
-            ctx.set_value(name, value)
-        ctx.event(
-            "page_reviewed",
-            {
-                "url": ctx.page.url,
-                "title": await ctx.page.title(),
-                "step": ctx.top_level_index(self) + 1,
-                "extracted": values,
-                "label": "ai_extract",
-            },
-        )
+        await keep_values(ctx, self, values, label="ai_extract")
 
 
 async def _read_region(ctx: RunContext, params: AiExtractParams, timeout_ms: float) -> str:
@@ -130,3 +119,26 @@ async def _read_region(ctx: RunContext, params: AiExtractParams, timeout_ms: flo
     if len(text) > params.max_chars:
         text = text[: params.max_chars] + "\n[… cut at max_chars]"
     return text
+
+
+async def keep_values(
+    ctx: RunContext, step: Step, values: dict[str, Any], *, label: str, save_as: str | None = None
+) -> None:
+    """What a model read, checked: into the run's values (each by name, or all as `save_as`)
+    and into the evidence as `page_reviewed`, like `extract`. Shared by `ai_extract` and
+    `agent`."""
+    if save_as:
+        ctx.set_value(save_as, values)
+    else:
+        for name, value in values.items():
+            ctx.set_value(name, value)
+    ctx.event(
+        "page_reviewed",
+        {
+            "url": ctx.page.url,
+            "title": await ctx.page.title(),
+            "step": ctx.top_level_index(step) + 1,
+            "extracted": values,
+            "label": label,
+        },
+    )

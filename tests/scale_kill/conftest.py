@@ -11,7 +11,6 @@ workers wrote.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from agent.core.aio import run_sync
 from agent.core.settings import Settings
 from tests.gates.conftest import Cli, cli, gates  # noqa: F401 - fixtures
 from tests.recipes.conftest import product  # noqa: F401 - fixtures
@@ -112,7 +112,7 @@ class KillCli(Cli):
                 found[run_id] = entry
             return found
 
-        return asyncio.run(look())
+        return run_sync(look)
 
     def wait_workflows_end(
         self, run_ids: list[str], timeout_s: float = 180
@@ -146,7 +146,7 @@ class KillCli(Cli):
             for run_id, gate_id in decided:
                 await client.get_workflow_handle(run_id).signal(APPROVED, gate_id)
 
-        asyncio.run(wake())
+        run_sync(wake)
 
 
 def run_lines(out: str) -> list[dict[str, Any]]:

@@ -5,7 +5,6 @@ temporal`; `cli` is the same test's local-backend config (same store, same sandb
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from agent.core.aio import run_sync
 from tests.gates.conftest import Cli, cli, gates  # noqa: F401 - fixtures
 from tests.recipes.conftest import product, store  # noqa: F401 - fixtures
 from tests.servers.stack import Worker, start_worker
@@ -66,7 +66,7 @@ class TemporalCli(Cli):
                 found["result"] = await handle.result()
             return found
 
-        return asyncio.run(look())
+        return run_sync(look)
 
     def wait_workflow_end(self, run_id: str, timeout_s: float = 120) -> dict[str, Any]:
         from temporalio.client import WorkflowExecutionStatus
