@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -131,11 +132,17 @@ class PgTable:
         return self
 
 
+# How long a lost connection is sought again (a server restart, a failover) before the
+# store gives up: longer than a restart takes, shorter than an activity's heartbeat timeout.
+RECONNECT_S = 15.0
+
+
 class PgDatabase:
     """The store's rows on PostgreSQL (see the module docstring).
 
     A connection lost (a server restart, a failover) is opened again on the next use outside
-    a transaction; a read or a BEGIN that finds it lost is retried once on the new one. A
+    a transaction (for up to RECONNECT_S while the server comes back); a read or a BEGIN
+    that finds it lost is retried once on the new one. A
     transaction it breaks fails (and is rolled back by the server), as a crash would.
     """
 
@@ -158,8 +165,24 @@ class PgDatabase:
         lost one is over)."""
         if self.current.broken:
             self.current.close()
-            self.current = self._connect()
+            self.current = self._reconnect()
         return self.current
+
+    def _reconnect(self) -> psycopg.Connection[Any]:
+        """A new connection after one was lost: a restarting server refuses connections ("the
+        database system is shutting down", "… starting up", refused) for a few seconds, so
+        try again for up to RECONNECT_S before giving up. Only here, never on the first open:
+        a wrong URL must fail at once."""
+        deadline = time.monotonic() + max(RECONNECT_S, self.lock_timeout_s)
+        pause = 0.2
+        while True:
+            try:
+                return self._connect()
+            except sqlite3.OperationalError:
+                if time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 2.0)
 
     def retrying(self, run: Callable[[psycopg.Connection[Any]], T]) -> T:
         """`run(connection)`, once more on a new connection when the old one turns out lost;
