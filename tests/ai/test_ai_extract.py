@@ -35,7 +35,8 @@ from agent.core.spellings import SecretSpellings
 from agent.core.states import RunState
 from agent.recipes.model import load_recipe
 from tests.ai.llm_server import Fault, Json, Malformed, ScriptedLLM, Slow, llm_settings
-from tests.conftest import TEST_USERS, aijia_command, aijia_for
+from tests.ai.runner import FacadeRuns, sandbox_env
+from tests.conftest import aijia_command
 
 pytest.importorskip("langchain_openai", reason="the ai extra is not installed")
 
@@ -98,39 +99,21 @@ def make_settings(sandbox: Any, tmp_path: Path, llm: dict[str, Any] | None) -> S
     )
 
 
-class AiRun:
+class AiRun(FacadeRuns):
     """Runs ai_read_order with an `llm:` block pointing at the scripted server."""
 
-    def __init__(self, run: Any, chromium: Any, sandbox: Any, tmp_path: Path) -> None:
-        self.run, self.chromium, self.sandbox, self.tmp_path = run, chromium, sandbox, tmp_path
-        self.stores: list[Any] = []
-        self.facades: list[Any] = []
-
     def __call__(self, order_id: str, llm: dict[str, Any] | None) -> tuple[Any, Any]:
-        from evidence.store import EvidenceStore
-
-        settings = make_settings(self.sandbox, self.tmp_path, llm)
-        store = EvidenceStore.open(settings)
-        self.stores.append(store)
-        facade = aijia_for(settings, store, self.chromium, users=TEST_USERS)
-        self.facades.append(facade)
+        facade, store = self.open(make_settings(self.sandbox, self.tmp_path, llm))
         recipe = load_recipe(self.tmp_path / "recipes" / "shoplane" / "ai_read_order.yaml")
         result = self.run(facade.run(recipe, {"order_id": order_id}, as_user=RUNNER))
         return result, store
-
-    def close(self) -> None:
-        for facade in self.facades:
-            self.run(facade.close())
-        for store in self.stores:
-            store.close()
 
 
 @pytest.fixture
 def ai_run(
     run: Any, chromium: Any, sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[AiRun]:
-    for name, value in sandbox.env().items():
-        monkeypatch.setenv(name, value)
+    sandbox_env(sandbox, monkeypatch)
     monkeypatch.setenv("AIJIA_TEST_CANARY", CANARY)
     runner = AiRun(run, chromium, sandbox, tmp_path)
     yield runner

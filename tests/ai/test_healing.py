@@ -27,8 +27,9 @@ from agent.core.settings import PROJECT_ROOT
 from agent.core.states import RunState
 from agent.recipes.model import load_recipe
 from tests.ai.llm_server import Json, ScriptedLLM, llm_settings
+from tests.ai.runner import FacadeRuns, sandbox_env
 from tests.ai.test_ai_extract import cli_config, make_settings
-from tests.conftest import TEST_USERS, aijia_command, aijia_for
+from tests.conftest import aijia_command
 
 pytest.importorskip("langchain_openai", reason="the ai extra is not installed")
 
@@ -52,23 +53,17 @@ steps:
 HEALED_LINE = '  - click: {role: button, name: "Refund"}   # opens the form; sends nothing\n'
 
 
-class HealRun:
+class HealRun(FacadeRuns):
     """Runs open_refund_form on ShopLane (layout v2) with or without an `llm:` block."""
 
     def __init__(self, run: Any, chromium: Any, sandbox: Any, tmp_path: Path) -> None:
-        self.run, self.chromium, self.sandbox, self.tmp_path = run, chromium, sandbox, tmp_path
-        self.closers: list[Any] = []
+        super().__init__(run, chromium, sandbox, tmp_path)
         make_settings(sandbox, tmp_path, None)  # lays out the recipes folder with login.yaml
         self.recipe = tmp_path / "recipes" / "shoplane" / "open_refund_form.yaml"
         self.recipe.write_text(RECIPE, encoding="utf-8")
 
     def __call__(self, llm: dict[str, Any] | None) -> tuple[Any, Any]:
-        from evidence.store import EvidenceStore
-
-        settings = make_settings(self.sandbox, self.tmp_path, llm)
-        store = EvidenceStore.open(settings)
-        facade = aijia_for(settings, store, self.chromium, users=TEST_USERS)
-        self.closers.append((facade, store))
+        facade, store = self.open(make_settings(self.sandbox, self.tmp_path, llm))
         order = self.sandbox.find_orders("shoplane", "delivered", limit=1)[0]
         result = self.run(
             facade.run(load_recipe(self.recipe), {"order_id": order.order_id}, as_user="tester")
@@ -82,18 +77,12 @@ class HealRun:
             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
 
-    def close(self) -> None:
-        for facade, store in self.closers:
-            self.run(facade.close())
-            store.close()
-
 
 @pytest.fixture
 def heal_run(
     run: Any, chromium: Any, sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[HealRun]:
-    for name, value in sandbox.env().items():
-        monkeypatch.setenv(name, value)
+    sandbox_env(sandbox, monkeypatch)
     sandbox.set_faults("shoplane", layout="v2")
     runner = HealRun(run, chromium, sandbox, tmp_path)
     yield runner

@@ -30,8 +30,8 @@ from agent.core.states import RunState
 from agent.recipes.model import load_recipe
 from sandbox.injection import INJECTIONS, TARGET
 from tests.ai.llm_server import Json, ScriptedLLM, Text, ToolCall, llm_settings
+from tests.ai.runner import FacadeRuns, sandbox_env
 from tests.ai.test_ai_extract import CANARY, data_block, make_settings
-from tests.conftest import TEST_USERS, aijia_for
 
 pytest.importorskip("langchain_openai", reason="the ai extra is not installed")
 
@@ -67,41 +67,30 @@ outputs:
 """
 
 
-class HostileRun:
+class HostileRun(FacadeRuns):
     """Runs read_hostile_order, recording every request the browser makes."""
 
     def __init__(self, run: Any, chromium: Any, sandbox: Any, tmp_path: Path) -> None:
-        self.run, self.chromium, self.sandbox, self.tmp_path = run, chromium, sandbox, tmp_path
+        super().__init__(run, chromium, sandbox, tmp_path)
         self.requests: list[tuple[str, str]] = []  # (method, url) as the browser sent them
-        self.opened: list[tuple[Any, Any]] = []
 
     def record(self, context: Any) -> Any:
         context.on("request", lambda r: self.requests.append((r.method, r.url)))
         return context
 
     def __call__(self, order_id: str, llm: dict[str, Any]) -> tuple[Any, Any]:
-        from evidence.store import EvidenceStore
-
         settings: Settings = make_settings(self.sandbox, self.tmp_path, llm)
         (settings.recipes_dir / FLAVOR / "read_hostile_order.yaml").write_text(RECIPE, "utf-8")
-        store = EvidenceStore.open(settings)
-        facade = aijia_for(settings, store, self.chromium, users=TEST_USERS)
-        self.opened.append((facade, store))
+        facade, store = self.open(settings)
         recipe = load_recipe(settings.recipes_dir / FLAVOR / "read_hostile_order.yaml")
         return self.run(facade.run(recipe, {"order_id": order_id}, as_user="tester")), store
-
-    def close(self) -> None:
-        for facade, store in self.opened:
-            self.run(facade.close())
-            store.close()
 
 
 @pytest.fixture
 def hostile(
     run: Any, chromium: Any, sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[HostileRun]:
-    for name, value in sandbox.env().items():
-        monkeypatch.setenv(name, value)
+    sandbox_env(sandbox, monkeypatch)
     monkeypatch.setenv("AIJIA_TEST_CANARY", CANARY)
     runner = HostileRun(run, chromium, sandbox, tmp_path)
     new_context = chromium.new_context
