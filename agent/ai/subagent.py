@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -135,18 +134,22 @@ async def run_subagent(
     )
     session = BrowserSession(browser_profile=profile)
 
-    def refocus() -> None:  # back to the run's page after a stranger was closed
-        session.event_bus.dispatch(SwitchTabEvent(target_id=page_target))
-
     async with (
         httpx.AsyncClient() as http,
         _read_only(ctx, blocked),
-        _strangers_closed(ctx, context_id, blocked, refocus),
+        _strangers_closed(ctx, context_id, blocked),
     ):
         chat = RecordedChat(llm, ctx, http, purpose)
 
         async def should_stop() -> bool:
             return chat.fatal is not None
+
+        async def on_step_start(_agent: Any) -> None:
+            # a closed stranger can leave browser-use focused on nothing (or on the dead tab,
+            # when its own switch raced our close): every step reads the run's page
+            if session.agent_focus_target_id != page_target:
+                with contextlib.suppress(Exception):
+                    await session.event_bus.dispatch(SwitchTabEvent(target_id=page_target))
 
         try:
             await session.start()
@@ -175,7 +178,7 @@ async def run_subagent(
                 llm_timeout=int(llm.settings.timeout_s * (llm.settings.max_retries + 1)) + 10,
                 page_extraction_llm=cast(Any, chat),
             )
-            history = await agent.run(max_steps=max_steps)
+            history = await agent.run(max_steps=max_steps, on_step_start=on_step_start)
         except StepError:
             raise
         except Exception as exc:
@@ -254,9 +257,7 @@ async def _read_only(ctx: RunContext, blocked: list[str]) -> Any:
 
 
 @contextlib.asynccontextmanager
-async def _strangers_closed(
-    ctx: RunContext, context_id: str, blocked: list[str], closed: Callable[[], None]
-) -> Any:
+async def _strangers_closed(ctx: RunContext, context_id: str, blocked: list[str]) -> Any:
     """Close any page opened outside the browser's created contexts (its default context has
     no containment) while the sub-task runs. Pages of other runs' contexts are left alone."""
     browser = ctx.browser_context.browser
@@ -279,8 +280,6 @@ async def _strangers_closed(
         ctx.event("agent_blocked", {"what": "page", "url": info.get("url", "")})
         with contextlib.suppress(Exception):
             await cdp.send("Target.closeTarget", {"targetId": info["targetId"]})
-        with contextlib.suppress(Exception):
-            closed()
 
     def on_created(event: dict[str, Any]) -> None:
         task = asyncio.ensure_future(check(event.get("targetInfo", {})))
