@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 
 import typer
 
@@ -116,8 +117,34 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(users.app, name="users")
 
 
-def main() -> None:  # pragma: no cover - `python -m cli`
-    app()
+def main() -> None:
+    """The `aijia` console script: the app, then, in a process that loaded Temporal's native
+    bridge (the temporal backend), an exit that skips interpreter teardown, the exit code
+    kept and output flushed: the bridge's Rust threads can abort a finalizing interpreter
+    ("PyGILState_Release … must be current", temporalio/sdk-python#300). Every command has
+    closed its store and browser by then."""
+    try:
+        app()
+        code: int = 0
+    except SystemExit as exc:
+        if "temporalio.bridge.temporal_sdk_bridge" not in sys.modules:
+            raise
+        code = exit_status(exc.code)
+    if "temporalio.bridge.temporal_sdk_bridge" not in sys.modules:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def exit_status(code: object) -> int:
+    """What SystemExit(code) makes the process exit with (None: 0; text: printed, 1)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover
