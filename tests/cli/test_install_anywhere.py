@@ -50,7 +50,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert build.returncode == 0, build.stderr[-3000:]
     (wheel,) = wheels.glob("aijia-*.whl")
     venv = base / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    # no pip of its own (ensurepip costs seconds of CPU): `python -m pip` below is this venv's
+    # pip, reached through the .pth line like every other dependency, installing into the new
+    # venv (pip installs for the interpreter that runs it)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300
+    )
     python = venv / "bin" / "python"
     site = subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],

@@ -35,7 +35,6 @@ from tests.evidence.bundles import (
     reseal,
     run_script,
     timestamped_store,
-    tsa,  # noqa: F401 (a fixture)
     zip_members,
 )
 from tests.evidence.tsa_server import LocalTSA
@@ -44,15 +43,25 @@ MUTATIONS = int(os.environ.get("AIJIA_BUNDLE_MUTATIONS", "2000"))
 IN_SUBPROCESS = 20
 
 
-@pytest.fixture
-def original(tmp_path: Path, tsa: LocalTSA) -> tuple[Members, str]:  # noqa: F811
-    with timestamped_store(tmp_path / "evidence", tsa.url) as store:
-        path, _ = realistic_bundle(store, tmp_path / "bundle.zip")
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Members, str]:
+    """The bundle, exported once for the module (a store, a local TSA and an export cost
+    seconds); the TSA is only needed while the seals are timestamped."""
+    folder = tmp_path_factory.mktemp("original")
+    with LocalTSA(folder / "tsa") as tsa, timestamped_store(folder / "evidence", tsa.url) as store:
+        path, _ = realistic_bundle(store, folder / "bundle.zip")
         assert store.signer is not None
         key_id = store.signer.key_id
     members = read_members(path)
     assert any(name.startswith("timestamps/") for name in members)
     return members, key_id
+
+
+@pytest.fixture
+def original(exported: tuple[Members, str]) -> tuple[Members, str]:
+    """A copy of the exported members per test: no test sees another's edits."""
+    members, key_id = exported
+    return dict(members), key_id
 
 
 # --------------------------------------------------------------------- single changes
