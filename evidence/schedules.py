@@ -116,6 +116,13 @@ class ScheduleLedger:
             raise EvidenceError(f"no schedule fire {fire_id!r} in {self.store.root}")
         return Fire(**row)
 
+    def fire_at(self, schedule: str, slot: str) -> Fire | None:
+        """The fire that claimed (schedule, slot), if any."""
+        row = self.store.query_one(
+            "SELECT * FROM schedule_fires WHERE schedule = ? AND slot = ?", [schedule, slot]
+        )
+        return Fire(**row) if row else None
+
     def fires(self, schedule: str | None = None, *, limit: int = 20) -> list[Fire]:
         """Newest first."""
         where, params = ("WHERE schedule = ?", [schedule]) if schedule else ("", [])

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.api.accounts import Accounts
 from agent.browser.pool import ContextPool
+from agent.core.errors import ConfigError
 from agent.core.settings import Settings, load_config
 from agent.gates.policy import Policy
 
@@ -482,11 +483,25 @@ class AsyncAijia(Accounts):
         return self.scheduler().views()
 
     async def trigger(self, name: str, *, log: Log | None = None) -> Fire:
-        """Fire one schedule once, now (a manual slot)."""
+        """Fire one schedule once, now (a manual slot), in this process. ConfigError when
+        runs.backend is temporal: `agent.backends.trigger_on_temporal` fires it on a worker."""
+        self._refuse_on_temporal("a schedule's fire", "agent.backends.trigger_on_temporal")
         return await self.scheduler(log=log).trigger(name)
 
     async def serve_schedules(
         self, stop: asyncio.Event | None = None, *, log: Log | None = None
     ) -> None:
-        """The scheduler daemon, until `stop` is set (SIGTERM/SIGINT in the CLI)."""
+        """The scheduler daemon, until `stop` is set (SIGTERM/SIGINT in the CLI).
+        ConfigError when runs.backend is temporal: Temporal fires the schedules there."""
+        self._refuse_on_temporal("the scheduler daemon", "`aijia schedule sync`")
         await self.scheduler(log=log).serve(stop)
+
+    def _refuse_on_temporal(self, what: str, instead: str) -> None:
+        """ConfigError: on the temporal backend Temporal fires schedules, on workers (two
+        firers would race for every slot, and rows would run outside run workflows)."""
+        if self.settings.runs.backend == "temporal":
+            raise ConfigError(
+                f"runs.backend is temporal: Temporal fires the schedules, not {what} here",
+                hint=f"use {instead}: `aijia schedule sync` puts config.yaml's schedules in "
+                "Temporal (again after every change), `aijia worker`s run their fires",
+            )

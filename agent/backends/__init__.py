@@ -5,6 +5,7 @@ local     (the default) the run executes in the process that started it: `aijia 
 temporal  a run is a Temporal workflow (workflow id = run id): its prepare phase, commit and
           reconcile are activities on `aijia worker` processes, and a gate is a durable wait
           for an approval signal with the gate's expiry as a timer (agent/backends/temporal/).
+          Schedules are Temporal schedules (`aijia schedule sync`) whose fires run on workers.
 
 The backend adds durability and waking, never a second bookkeeping: run states, gates,
 approvals, the commit lease and the ledger stay in the evidence store, and every activity
@@ -17,11 +18,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.core.errors import ConfigError
+
 if TYPE_CHECKING:
     from agent.api.sync_api import Aijia
+    from agent.backends.temporal.schedules import ScheduleChange
     from agent.core.settings import Settings
     from agent.engine.result import RunResult
     from agent.recipes.model import Recipe
+    from evidence.schedules import Fire
 
 
 def uses_temporal(settings: Settings) -> bool:
@@ -31,8 +36,6 @@ def uses_temporal(settings: Settings) -> bool:
 
 def require_temporal() -> None:
     """ConfigError (exit 2) with the fix when the temporal backend's SDK is not installed."""
-    from agent.core.errors import ConfigError
-
     try:
         import temporalio  # noqa: F401 - only whether it is there
     except ImportError:
@@ -76,3 +79,30 @@ async def wake_run_async(settings: Settings, run_id: str, gate_id: str, *, appro
     from agent.backends.temporal.client import signal_decision
 
     return await signal_decision(settings, run_id, gate_id, approved=approved)
+
+
+def sync_schedules(aijia: Aijia) -> list[ScheduleChange]:
+    """`aijia schedule sync`: config.yaml's schedules as Temporal schedules. ConfigError on
+    the local backend, where `aijia schedule run` fires them."""
+    if not uses_temporal(aijia.settings):
+        raise ConfigError(
+            "`aijia schedule sync` puts schedules in Temporal, and runs.backend is "
+            f"{aijia.settings.runs.backend!r}",
+            hint="on the local backend `aijia schedule run` fires them; set runs.backend: "
+            "temporal to let Temporal do it",
+        )
+    require_temporal()
+    from agent.backends.temporal.schedules import sync_schedules as sync
+
+    impl = aijia._impl  # the sync facade's AsyncAijia, on the loop thread that owns it
+    return aijia._run(sync(impl))
+
+
+def trigger_on_temporal(aijia: Aijia, name: str) -> Fire:
+    """`aijia schedule trigger` on the temporal backend: one fire of `name`, now, on an
+    `aijia worker`; the fire once it ended."""
+    require_temporal()
+    from agent.backends.temporal.schedules import trigger_fire
+
+    impl = aijia._impl
+    return aijia._run(trigger_fire(impl, name))

@@ -1,4 +1,5 @@
-"""`aijia schedule list/run/trigger/status`: the built-in scheduler, through the facade."""
+"""`aijia schedule list/run/trigger/status/sync`: schedules, through the facade (the built-in
+scheduler on the local backend, Temporal schedules on the temporal backend)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
     from evidence.schedules import Fire
 
 app = typer.Typer(
-    help="Schedules from config.yaml: list them, run the daemon, trigger one, check status.",
+    help="Schedules from config.yaml: list them, run the daemon (or sync them to Temporal), "
+    "trigger one, check status.",
     no_args_is_help=True,
 )
 
@@ -110,12 +112,47 @@ def schedule_list(
 def schedule_run(config: Path | None = ConfigOption) -> None:
     """Run the scheduler daemon in the foreground; JSON-lines logs on stderr.
 
+    Local backend only: on the temporal backend Temporal fires schedules (`aijia schedule
+    sync`), and this exits 2.
+
     SIGTERM or SIGINT stops it: no new run starts, in-flight runs get scheduler.stop_grace_s
     to finish, then they are marked interrupted (evidence kept) and finished by the next daemon.
     Exit 8 when another daemon already runs on the same evidence store.
     """
     with open_aijia(config) as aijia:
         aijia.serve_schedules(log=json_log_line)  # handles SIGTERM/SIGINT itself
+
+
+@app.command("sync")
+@handles_errors
+def schedule_sync(
+    as_json: bool = typer.Option(False, "--json", help="Print the changes as JSON."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Put config.yaml's schedules in Temporal (runs.backend: temporal), after every change.
+
+    Creates the missing ones, replaces changed ones, deletes those of this task queue that
+    config.yaml no longer has; an unchanged one is left as it is (a pause made in Temporal
+    stays). A schedule with `enabled: false` is paused. Temporal then starts each fire on an
+    `aijia worker`; fires are recorded in the store (`aijia schedule status`). Exit 2 on the
+    local backend, when Temporal cannot be reached, or when a recipe is missing; exit 6
+    when the scheduler's user may not run a schedule's recipe.
+    """
+    from dataclasses import asdict
+
+    from agent.backends import sync_schedules
+
+    with open_aijia(config) as aijia:
+        changes = sync_schedules(aijia)
+    if as_json:
+        print_json([asdict(c) for c in changes])
+        return
+    out = console()
+    for c in changes:
+        paused = " (paused)" if c.paused and c.change != "deleted" else ""
+        out.print(f"{c.name}: {c.change}{paused} — Temporal schedule {c.schedule_id}", markup=False)
+    if not changes:
+        out.print("no schedules in config.yaml, and none in Temporal", markup=False)
 
 
 @app.command("trigger")
@@ -125,9 +162,16 @@ def schedule_trigger(
     as_json: bool = typer.Option(False, "--json", help="Print the fire as JSON."),
     config: Path | None = ConfigOption,
 ) -> None:
-    """Fire one schedule once, now (a manual slot); exit 1 unless every row ended well."""
+    """Fire one schedule once, now (a manual slot); exit 1 unless every row ended well.
+
+    On the temporal backend the fire runs on an `aijia worker` (exit 2 when none polls)."""
+    from agent.backends import trigger_on_temporal, uses_temporal
+
     with open_aijia(config) as aijia:
-        fire = aijia.trigger(name, log=json_log_line)
+        if uses_temporal(aijia.settings):
+            fire = trigger_on_temporal(aijia, name)
+        else:
+            fire = aijia.trigger(name, log=json_log_line)
     if as_json:
         print_json(fire_dict(fire))
     else:

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.core.errors import AgentError, InputError, ScheduleError
 from agent.core.states import RunState
@@ -35,6 +35,7 @@ from evidence.schedules import Fire, Item, ScheduleLedger
 if TYPE_CHECKING:
     from agent.api.async_api import AsyncAijia
     from agent.core.settings import ScheduleSettings
+    from agent.engine.result import RunResult
     from agent.gates.recorder import OnCreated
     from agent.recipes.model import Recipe
     from evidence.api import RunRecord
@@ -46,6 +47,27 @@ TOO_LONG = "max_run_time_s exceeded"
 
 
 SCHEDULED = "scheduled"  # event kind: which schedule, fire, slot and row started this run
+
+
+class RowRunner(Protocol):
+    """How a fire runs one row: `AsyncAijia.run` in this process (the default), or a run
+    workflow on the temporal backend (agent/backends/temporal/fires.py)."""
+
+    def __call__(
+        self,
+        recipe: Recipe,
+        inputs: Mapping[str, Any],
+        *,
+        as_user: str,
+        site: str,
+        row: int,
+        on_created: OnCreated,
+    ) -> Awaitable[RunResult]: ...
+
+
+# A row's run that outlived its fire's executor (the temporal backend: the run is its own
+# workflow): its first outcome, or None when nothing carries it on and it must run again.
+FollowRun = Callable[[str], Awaitable["RunResult | None"]]
 
 
 def link_to_row(store: EvidenceStore, ledger: ScheduleLedger, item: Item) -> OnCreated:
@@ -132,12 +154,17 @@ async def execute_fire(
     stop: asyncio.Event,
     log: Log,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    run_row: RowRunner | None = None,
+    follow: FollowRun | None = None,
 ) -> Fire:
-    """Run the fire's rows to the end (or until stopped); returns the closed fire."""
+    """Run the fire's rows to the end (or until stopped); returns the closed fire.
+    `run_row` runs one row (default: `aijia.run` here); `follow` finds a row's earlier run
+    still carried on elsewhere (default: none is, an unfinished one is closed and run again)."""
     store = aijia.store
     ledger = ScheduleLedger(store)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + schedule.max_run_time_s
+    runner: RowRunner = run_row or aijia.run
     try:
         recipe = aijia.recipe(schedule.recipe, schedule.site)
         if not ledger.items(fire.fire_id):
@@ -149,7 +176,7 @@ async def execute_fire(
             async with limit:
                 if stop.is_set() or stopping.is_set():
                     return
-                await _run_row(item, recipe, schedule, aijia, ledger, log, now)
+                await _run_row(item, recipe, schedule, aijia, ledger, log, now, runner, follow)
 
         todo = [i for i in ledger.items(fire.fire_id) if i.state not in SETTLED]
         tasks = [asyncio.create_task(one(i)) for i in todo]
@@ -214,6 +241,8 @@ async def _run_row(
     ledger: ScheduleLedger,
     log: Log,
     now: Callable[[], datetime],
+    runner: RowRunner,
+    follow: FollowRun | None,
 ) -> None:
     from agent.engine.setup import site_name_for
 
@@ -223,6 +252,10 @@ async def _run_row(
         earlier = store.get_run(item.run_id)
         if earlier.state is RunState.DONE:
             ledger.set_item(item.fire_id, item.n, "done")
+            return
+        followed = await follow(item.run_id) if follow is not None else None
+        if followed is not None:  # its run went on without us: take its outcome
+            _record_row(item, followed, ledger, log)
             return
         close_interrupted(store, item.run_id, "interrupted: the scheduler daemon stopped")
     if schedule.fresh_within_s is not None:
@@ -236,7 +269,7 @@ async def _run_row(
             return
     ledger.set_item(item.fire_id, item.n, "running")
     try:
-        result = await aijia.run(
+        result = await runner(
             recipe,
             item.inputs,
             as_user=aijia.settings.scheduler.user,
@@ -254,6 +287,11 @@ async def _run_row(
         ledger.set_item(item.fire_id, item.n, state, reason=reason)
         log("row_finished", fire_id=item.fire_id, row=item.n, state=state, error=reason)
         return
+    _record_row(item, result, ledger, log)
+
+
+def _record_row(item: Item, result: RunResult, ledger: ScheduleLedger, log: Log) -> None:
+    """The row's state from its run's result: done, paused (at a gate), or failed."""
     state = {RunState.DONE: "done", RunState.PAUSED: "paused"}.get(result.state, "failed")
     error = (result.error or "").splitlines()[0] if result.error else None
     ledger.set_item(item.fire_id, item.n, state, run_id=result.run_id, reason=error)

@@ -125,25 +125,16 @@ class RunActivities:
     def _stored_pause(self, run_id: str) -> RunResult | None:
         """The run paused at its pending gate, as a RunResult (what auto-approval reads),
         when the store says it is; else None."""
-        from agent.engine.result import GateInfo, RunResult
+        from agent.backends.temporal.client import pending_gate
+        from agent.engine.result import RunResult
 
         store = self.aijia.store
         run = store.get_run(run_id)
-        pending = store.list_gates(run_id=run_id, state="pending")
-        if run.state is not RunState.PAUSED or not pending:
+        gate = pending_gate(store, run_id)
+        if run.state is not RunState.PAUSED or gate is None:
             return None
-        gate = pending[-1]
-        info = GateInfo(
-            step="",  # not kept in the gate's row; auto-approval does not read it
-            step_index=-1,
-            action=gate.action,
-            summary=gate.summary,
-            binds=dict(gate.binds),
-            gate_id=gate.gate_id,
-            bind_hash=gate.bind_hash,
-        )
         return RunResult(
-            recipe=run.recipe, site=run.site, state=RunState.PAUSED, run_id=run_id, gate=info
+            recipe=run.recipe, site=run.site, state=RunState.PAUSED, run_id=run_id, gate=gate
         )
 
     @contextlib.asynccontextmanager

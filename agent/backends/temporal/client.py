@@ -35,9 +35,11 @@ if TYPE_CHECKING:
     from agent.api.async_api import AsyncAijia
     from agent.api.sync_api import Aijia
     from agent.core.settings import Settings
-    from agent.engine.result import RunResult
+    from agent.engine.result import GateInfo, RunResult
     from agent.gates.identity import Identity
+    from agent.gates.recorder import OnCreated
     from agent.recipes.model import Recipe
+    from evidence.store import EvidenceStore
 
 POLL_S = 0.3  # how often `start_run` asks the workflow for its first outcome
 POLL_MAX_S = 2.0  # … at most this far apart (a batch's queries load the workers)
@@ -81,6 +83,7 @@ async def create_run(
     site: str | None = None,
     case: str | None = None,
     row: int | None = None,
+    on_created: OnCreated | None = None,
 ) -> RunRequest:
     """The facade's checks (policy, inputs, secrets), then the run in the store: pending,
     with its initiator. Returns what a worker needs to execute it."""
@@ -93,7 +96,12 @@ async def create_run(
     chosen = aijia.recipe(recipe, site)
     aijia.policy.check_may_run(who.user, chosen.name)
     recorder = GateRecorder(
-        aijia.store, aijia.settings, who.user, policy=aijia.policy, proof=who.proof
+        aijia.store,
+        aijia.settings,
+        who.user,
+        policy=aijia.policy,
+        proof=who.proof,
+        on_created=on_created,
     )
     plan = plan_run(chosen, inputs, settings=aijia.settings, store=recorder, site=site, row=row)
     record = recorder.create_run(
@@ -125,11 +133,13 @@ async def start_run(
     case: str | None = None,
     row: int | None = None,
     client: Client | None = None,
+    on_created: OnCreated | None = None,
 ) -> RunResult:
-    """Create the run, start its workflow (id = run id) and wait for its first outcome."""
+    """Create the run, start its workflow (id = run id) and wait for its first outcome.
+    `on_created(run_record)` is called as soon as the run exists (schedules link rows)."""
     client = client or await connect(aijia.settings)  # before the run exists
     request = await create_run(
-        aijia, recipe, inputs, as_user=as_user, site=site, case=case, row=row
+        aijia, recipe, inputs, as_user=as_user, site=site, case=case, row=row, on_created=on_created
     )
     handle = await client.start_workflow(
         WORKFLOW,
@@ -140,26 +150,51 @@ async def start_run(
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         result_type=Outcome,
     )
+    return await first_result(aijia, handle, client, row=row, inputs=inputs)
+
+
+async def follow_run(aijia: AsyncAijia, run_id: str, client: Client) -> RunResult | None:
+    """The first outcome of a run whose workflow was started earlier (by a fire activity that
+    died since); None when it has no workflow (its starter died before starting one)."""
+    handle = client.get_workflow_handle(run_id, result_type=Outcome)
+    try:
+        await handle.describe()
+    except RPCError:
+        return None
+    run = aijia.store.get_run(run_id)
+    return await first_result(aijia, handle, client, row=None, inputs=run.inputs)
+
+
+async def first_result(
+    aijia: AsyncAijia,
+    handle: WorkflowHandle[Any, Outcome],
+    client: Client,
+    *,
+    row: int | None,
+    inputs: Mapping[str, Any],
+) -> RunResult:
+    """The run's RunResult once its workflow's prepare phase has ended; a failed one when
+    the workflow failed (this row failed, the others go on)."""
     try:
         return result_of(await first_outcome(handle, client), aijia)
     except ConfigError:
         raise  # no worker: the run waits for one, it has not failed
-    except AgentError as exc:  # its workflow failed: this row failed, the others go on
+    except AgentError as exc:
         from agent.backends.temporal.failure import close_after_workflow_failure
         from agent.core.states import RunState
         from agent.engine.result import RunResult
 
         # the workflow records its own failure; one terminated or timed out cannot
-        close_after_workflow_failure(aijia.store, request.run_id, str(exc))
-        run = aijia.store.get_run(request.run_id)
+        close_after_workflow_failure(aijia.store, handle.id, str(exc))
+        run = aijia.store.get_run(handle.id)
         message = f"{exc}\n  hint: {exc.hint}" if exc.hint else str(exc)
         return RunResult(
             recipe=run.recipe,
             site=run.site,
             state=RunState.FAILED,
             run_id=run.run_id,
-            row=request.row,
-            inputs=dict(request.inputs),
+            row=row,
+            inputs=dict(inputs),
             error=message,
             exit_code=1,
         )
@@ -276,14 +311,65 @@ def result_of(outcome: Outcome, aijia: AsyncAijia) -> RunResult:
     from agent.engine.result import GateInfo, RunResult
 
     if outcome.result is None:  # a retried attempt found the phase done: the store says
-        run = aijia.store.get_run(outcome.run_id)
-        return RunResult(recipe=run.recipe, site=run.site, state=run.state, run_id=run.run_id)
+        return stored_result(aijia, outcome)
     data = dict(outcome.result)
     gate = data.pop("gate", None)
     return RunResult(
         **{**data, "state": RunState(data["state"])},
         gate=GateInfo(**gate) if gate else None,
     )
+
+
+def pending_gate(store: EvidenceStore, run_id: str) -> GateInfo | None:
+    """The gate the run waits at, from the store (the step is not kept in the gate's row)."""
+    from agent.engine.result import GateInfo
+
+    pending = store.list_gates(run_id=run_id, state="pending")
+    if not pending:
+        return None
+    gate = pending[-1]
+    return GateInfo(
+        step="",
+        step_index=-1,
+        action=gate.action,
+        summary=gate.summary,
+        binds=dict(gate.binds),
+        gate_id=gate.gate_id,
+        bind_hash=gate.bind_hash,
+    )
+
+
+def stored_result(aijia: AsyncAijia, outcome: Outcome) -> RunResult:
+    """Where a run stands in the store, as a RunResult with the exit code the local backend
+    gives that state: done 0, failed 1, paused at its gate 3 (the gate included), approved
+    and not committed yet 4 (its workflow commits it)."""
+    from agent.core.states import RunState
+    from agent.engine.commit import RETRY_EXIT
+    from agent.engine.result import RunResult
+
+    run = aijia.store.get_run(outcome.run_id)
+    base: dict[str, Any] = {
+        "recipe": run.recipe,
+        "site": run.site,
+        "state": run.state,
+        "run_id": run.run_id,
+        "inputs": dict(run.inputs),
+        "outputs": dict(run.outputs),
+    }
+    if run.state is RunState.DONE:
+        return RunResult(**base)
+    if run.state is RunState.PAUSED:
+        gate = pending_gate(aijia.store, run.run_id)
+        return RunResult(**base, exit_code=3, pause_reason="gate", gate=gate)
+    if run.state in (RunState.APPROVED, RunState.COMMITTING):
+        return RunResult(
+            **base,
+            exit_code=RETRY_EXIT,
+            pause_reason="retry",
+            error=f"approved, not committed yet: its workflow commits it; "
+            f"`aijia runs show {run.run_id}` shows when it is done",
+        )
+    return RunResult(**base, exit_code=1, error=run.error or f"the run is {run.state.value}")
 
 
 async def signal_decision(settings: Settings, run_id: str, gate_id: str, *, approved: bool) -> bool:

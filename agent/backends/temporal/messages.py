@@ -16,6 +16,9 @@ PREPARE = "aijia_prepare"  # activity: the prepare phase of a run the client cre
 SETTLE = "aijia_settle"  # activity: re-read the store; expire, commit or reconcile
 FAIL = "aijia_fail"  # activity: the workflow is failing; say so in the store
 
+FIRE_WORKFLOW = "AijiaFire"  # the workflow type a Temporal schedule starts: one fire
+FIRE = "aijia_fire"  # activity: claim the fire's slot, start a run workflow per row
+
 
 @dataclass
 class RunRequest:
@@ -47,3 +50,16 @@ class Outcome:
     def waiting(self) -> bool:
         """The run waits for a person (paused at a gate) or for the site (approved, retry)."""
         return self.state in ("paused", "approved")
+
+
+@dataclass
+class FireRequest:
+    """One fire of a schedule of config.yaml. `slot`: the fire's slot key; None for a fire a
+    Temporal schedule started (the workflow takes its scheduled time). `definition`: the
+    schedule's settings as synced (JSON), so a worker started before the sync runs the
+    schedule as synced; without it the worker's config.yaml says."""
+
+    schedule: str
+    slot: str | None = None
+    max_run_time_s: float | None = None  # the schedule's, bounding the fire activity
+    definition: dict[str, Any] | None = None

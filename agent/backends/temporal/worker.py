@@ -4,7 +4,8 @@
 
 One worker process holds one facade (one Chromium, one store) and runs up to `concurrency`
 activities at once; more workers on the same task queue share the load. Workflows are cheap
-(they only wait): every worker also runs them.
+(they only wait): every worker also runs them, the fires of Temporal schedules included
+(agent/backends/temporal/schedules.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from agent.backends.temporal.activities import RunActivities
 from agent.backends.temporal.client import connect
+from agent.backends.temporal.fire_workflow import FireWorkflow
+from agent.backends.temporal.fires import FireActivities
 from agent.backends.temporal.workflow import RunWorkflow
 
 if TYPE_CHECKING:
@@ -46,8 +49,8 @@ async def serve_worker(
     worker = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[RunWorkflow],
-        activities=RunActivities(aijia).all(),
+        workflows=[RunWorkflow, FireWorkflow],
+        activities=RunActivities(aijia).all() + FireActivities(aijia).all(),
         max_concurrent_activities=concurrency,
         workflow_runner=sandbox_runner(),
         graceful_shutdown_timeout=timedelta(seconds=5),  # a running phase may finish
