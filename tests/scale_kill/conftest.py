@@ -22,7 +22,7 @@ import yaml
 
 from agent.core.aio import run_sync
 from agent.core.settings import Settings
-from tests.gates.conftest import Cli, cli, gates  # noqa: F401 - fixtures
+from tests.gates.conftest import FLAVOR, Cli, Gates, cli, gates  # noqa: F401 - fixtures
 from tests.recipes.conftest import product  # noqa: F401 - fixtures
 from tests.servers.stack import (
     ScaleServers,
@@ -167,3 +167,25 @@ def kill(cli: Cli, scale: ScaleStack, tmp_path: Path) -> Iterator[KillCli]:  # n
     found.start_worker()
     yield found
     found.stop_workers()
+
+
+def refund_paused(on: Gates, kill: KillCli) -> tuple[str, str, str]:
+    """`lead` prepares a refund of 1.50 on a delivered order: (order id, run id, gate id)."""
+    order = on.sandbox.find_orders(FLAVOR, "delivered", limit=1)[0]
+    done = kill(
+        "run",
+        "prepare_refund",
+        "--site",
+        FLAVOR,
+        "--json",
+        "-i",
+        f"order_id={order.order_id}",
+        "-i",
+        "amount=1.50",
+        "-i",
+        "reason=damaged",
+        user="lead",
+    )
+    assert done.returncode == 3, done.stderr + kill.worker_logs()
+    paused = run_lines(done.stdout)[-1]
+    return order.order_id, paused["run_id"], paused["gate_id"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from agent.core.states import RunState
 from tests.gates.conftest import FLAVOR, Gates
-from tests.scale_kill.conftest import KillCli, run_lines
+from tests.scale_kill.conftest import KillCli, refund_paused, run_lines
 from tests.servers.stack import wait_for
 
 BATCH = 6
@@ -74,29 +74,8 @@ def test_a_worker_killed_mid_batch_loses_no_row_and_captures_each_once(
     assert {e["result"]["state"] for e in ended.values()} == {"done"}
 
 
-def _refund_paused(gates: Gates, kill: KillCli) -> tuple[str, str, str]:
-    order = gates.sandbox.find_orders(FLAVOR, "delivered", limit=1)[0]
-    done = kill(
-        "run",
-        "prepare_refund",
-        "--site",
-        FLAVOR,
-        "--json",
-        "-i",
-        f"order_id={order.order_id}",
-        "-i",
-        "amount=1.50",
-        "-i",
-        "reason=damaged",
-        user="lead",
-    )
-    assert done.returncode == 3, done.stderr + kill.worker_logs()
-    paused = run_lines(done.stdout)[-1]
-    return order.order_id, paused["run_id"], paused["gate_id"]
-
-
 def test_a_worker_killed_mid_commit_leaves_exactly_one_refund(gates: Gates, kill: KillCli):
-    order_id, run_id, gate_id = _refund_paused(gates, kill)
+    order_id, run_id, gate_id = refund_paused(gates, kill)
     gates.sandbox.set_faults(FLAVOR, latency=600)  # widen the window around the confirm POST
     approved = kill("approve", gate_id, "--yes", "--json", user="reviewer")
     assert approved.returncode == 0, approved.stderr
