@@ -181,7 +181,7 @@ async def run_context(
     # before the context opens until it is closed or back in the pool
     slot = await session_slot(store, site_name, key[1], site.max_sessions)
     try:
-        pooled = pool.take(key) if pool is not None and read_only else None
+        pooled = await pool.take(key) if pool is not None and read_only else None
         if pooled is None:
             pooled = await _new_context(chromium, sessions, guard, key)
     except BaseException:
@@ -212,6 +212,8 @@ async def run_context(
             deferred=[] if read_only else None,
         )
         containment.bind(page, ctx.event)
+        if pooled.runs:  # a warm context: its cookies and HTTP cache come from earlier runs
+            ctx.event("context_reused", {"earlier_runs": pooled.runs})
         if slot.held is not None:
             ctx.event("session_slot_taken", slot.describe())
         if settings.evidence.trace:

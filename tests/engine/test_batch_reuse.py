@@ -81,3 +81,33 @@ def test_each_run_of_a_reused_context_starts_on_a_blank_page(run, aijia, tmp_pat
     )
     assert [r.state for r in results] == [RunState.DONE] * 3, [r.error for r in results]
     assert [r.outputs["visits"] for r in results] == [1, 2, 3]  # the same context each time
+
+
+def test_a_long_lived_pool_lends_a_warm_context_and_closes_an_idle_one(
+    run, aijia, tmp_path, local_site
+):
+    """A worker's pool (agent/backends/temporal/activities.py) lives across runs: it lends
+    the context an earlier run left, says so in the run's trail, and closes one idle past
+    `max_idle_s` instead of lending it."""
+    from agent.browser.pool import ContextPool
+
+    recipe = load_recipe(write(tmp_path, VISITS, "visits"))
+
+    def visits(pool: ContextPool) -> tuple[int, list[str]]:
+        result = run(aijia._run(recipe, {"n": 1}, as_user=RUNNER, pool=pool))
+        assert result.state is RunState.DONE, result.error
+        kinds = [e.kind for e in aijia.store.events(result.run_id)]
+        return result.outputs["visits"], kinds
+
+    warm = ContextPool(max_idle_s=60)
+    first, kinds = visits(warm)
+    assert first == 1 and "context_reused" not in kinds
+    second, kinds = visits(warm)
+    assert second == 2 and "context_reused" in kinds  # the same cookies: the same context
+    run(warm.close())
+
+    stale = ContextPool(max_idle_s=0)
+    assert visits(stale)[0] == 1
+    again, kinds = visits(stale)  # idle too long: closed, and a fresh one lent
+    assert again == 1 and "context_reused" not in kinds
+    run(stale.close())

@@ -74,6 +74,26 @@ def test_a_batch_on_temporal_is_a_workflow_a_row(gates: Gates, tcli: TemporalCli
         assert tcli.wait_workflow_end(line["run_id"])["result"]["state"] == "done"
 
 
+def test_a_worker_lends_read_only_runs_its_warm_context_and_never_a_gated_one(
+    gates: Gates, tcli: TemporalCli
+):
+    orders = [o.order_id for o in gates.sandbox.find_orders(FLAVOR, "delivered", limit=2)]
+    run_ids = []
+    for order in orders:  # one after the other: the second finds the first's context idle
+        code, found = _run_json(tcli, "lookup_order", "-i", f"order_id={order}")
+        assert code == 0 and found["outputs"]["order_id"] == order, found
+        run_ids.append(found["run_id"])
+    reused = [
+        [e.data for e in gates.store.events(run_id) if e.kind == "context_reused"]
+        for run_id in run_ids
+    ]
+    assert reused == [[], [{"earlier_runs": 1}]], reused
+    _, paused = _refund(gates, tcli)  # gated: a fresh context of its own
+    kinds = [e.kind for e in gates.store.events(paused["run_id"])]
+    assert "context_reused" not in kinds
+    assert gates.store.verify(run_ids).ok
+
+
 def test_gated_refund_waits_durably_and_commits_once_after_approval(
     gates: Gates, tcli: TemporalCli
 ):

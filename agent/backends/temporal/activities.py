@@ -74,11 +74,24 @@ class CreatedRun(GateRecorder):
         return self._record
 
 
+WARM_IDLE_S = 300.0  # a worker's warm context idle longer than this is closed, not reused
+
+
 class RunActivities:
-    """The activities of one worker process, sharing its facade."""
+    """The activities of one worker process, sharing its facade and its warm contexts: the
+    prepare phase of a read-only recipe borrows a context of the same site and account that
+    an earlier run on this worker left (cookies and HTTP cache warm, a fresh page each run,
+    its containment kept), as a local batch does; anything gated gets a fresh one.
+    `close()` when the worker stops."""
 
     def __init__(self, aijia: AsyncAijia) -> None:
+        from agent.browser.pool import ContextPool
+
         self.aijia = aijia
+        self.pool = ContextPool(max_idle_s=WARM_IDLE_S)
+
+    async def close(self) -> None:
+        await self.pool.close()
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.prepare, self.settle, self.fail]
@@ -204,6 +217,7 @@ class RunActivities:
             case_id=request.case,
             row=request.row,
             sessions=aijia._sessions,
+            pool=self.pool,
         )
 
     async def _auto_approve(self, request: RunRequest, result: RunResult) -> RunResult:

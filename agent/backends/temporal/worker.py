@@ -46,16 +46,20 @@ async def serve_worker(
     polling. ConfigError when the Temporal service cannot be reached."""
     settings = aijia.settings.runs.temporal
     client = await connect(aijia.settings)
+    runs = RunActivities(aijia)
     worker = Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[RunWorkflow, FireWorkflow],
-        activities=RunActivities(aijia).all() + FireActivities(aijia).all(),
+        activities=runs.all() + FireActivities(aijia).all(),
         max_concurrent_activities=concurrency,
         workflow_runner=sandbox_runner(),
         graceful_shutdown_timeout=timedelta(seconds=5),  # a running phase may finish
     )
-    async with worker:
-        if ready is not None:
-            ready(settings.address, settings.task_queue)
-        await stop.wait()
+    try:
+        async with worker:
+            if ready is not None:
+                ready(settings.address, settings.task_queue)
+            await stop.wait()
+    finally:
+        await runs.close()  # the warm contexts, before the facade closes the browser
