@@ -18,18 +18,22 @@ import os
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from agent.core.states import RunState
 from tests.gates.conftest import FLAVOR, Gates
 from tests.scale_kill.conftest import KillCli, run_lines
 
 GATES = int(os.environ.get("AIJIA_PAUSED_GATES", "40"))
 WORKERS = 2
+PHASE_S = max(600, GATES * 8)  # a generous bound on preparing, or committing, every gate
 
 
 def note(row: int) -> str:
     return f"kill test note {row}"
 
 
+@pytest.mark.timeout(2 * PHASE_S + 300)  # the suite's 300 s is for 40 gates, not 200
 def test_paused_gates_survive_a_full_restart_and_each_commits_once(
     gates: Gates, kill: KillCli, tmp_path: Path
 ):
@@ -45,7 +49,7 @@ def test_paused_gates_survive_a_full_restart_and_each_commits_once(
     batch = kill.popen(
         "run", "add_internal_note", "--site", FLAVOR, "-f", str(rows), "--json", user="lead"
     )
-    out, err = batch.communicate(timeout=600)
+    out, err = batch.communicate(timeout=PHASE_S)
     assert batch.returncode == 3, err[-3000:] + kill.worker_logs()
     lines = run_lines(out)
     assert [r["state"] for r in lines] == ["paused"] * GATES, err[-3000:]
@@ -71,7 +75,7 @@ def test_paused_gates_survive_a_full_restart_and_each_commits_once(
     kill.signal_approved(paused[1:])
 
     run_ids = [run_id for run_id, _ in paused]
-    ended = kill.wait_workflows_end(run_ids, timeout_s=600)
+    ended = kill.wait_workflows_end(run_ids, timeout_s=PHASE_S)
     states = Counter(
         e["result"]["state"] if e["result"] else str(e["status"]) for e in ended.values()
     )

@@ -13,13 +13,14 @@ outcome: done, failed, or paused at a gate (the workflow then waits on, durably)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.service import RPCError
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from agent.backends.temporal.messages import (
     APPROVED,
@@ -41,9 +42,51 @@ if TYPE_CHECKING:
     from agent.recipes.model import Recipe
     from evidence.store import EvidenceStore
 
+RPC_RETRY_S = 30.0  # a passing service error is tried again this long (a loaded dev server)
 POLL_S = 0.3  # how often `start_run` asks the workflow for its first outcome
 POLL_MAX_S = 2.0  # … at most this far apart (a batch's queries load the workers)
 CONNECT_TIMEOUT_S = 10.0
+
+
+T = TypeVar("T")
+PASSING = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.INTERNAL,
+    RPCStatusCode.UNKNOWN,
+}
+
+
+def passing(exc: RPCError) -> bool:
+    """A service error worth a second try: the server busy, restarting or briefly unsure of
+    its own namespace ("Namespace default is not found" from a dev server under a batch of
+    hundreds), as opposed to an answer (no such workflow, a query no worker took)."""
+    if exc.status in PASSING:
+        return True
+    return exc.status == RPCStatusCode.NOT_FOUND and str(exc).startswith("Namespace ")
+
+
+async def patiently(call: Callable[[], Awaitable[T]], what: str) -> T:
+    """`call()`, tried again on a passing service error for up to RPC_RETRY_S; after that a
+    ConfigError naming `what`. Other errors are the caller's."""
+    loop = asyncio.get_running_loop()
+    deadline, delay = loop.time() + RPC_RETRY_S, 0.5
+    while True:
+        try:
+            return await call()
+        except RPCError as exc:
+            if not passing(exc):
+                raise
+            if loop.time() + delay > deadline:
+                raise ConfigError(
+                    f"the Temporal service kept failing {what} for {RPC_RETRY_S:g}s: "
+                    f"{str(exc).splitlines()[0] if str(exc) else exc.status.name}",
+                    hint="`temporal operator cluster health` and the server's log say why; "
+                    "the runs are kept (`aijia runs list`) and their workflows go on",
+                ) from None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 4.0)
 
 
 async def connect(settings: Settings) -> Client:
@@ -141,15 +184,22 @@ async def start_run(
     request = await create_run(
         aijia, recipe, inputs, as_user=as_user, site=site, case=case, row=row, on_created=on_created
     )
-    handle = await client.start_workflow(
-        WORKFLOW,
-        request,
-        id=request.run_id,
-        task_queue=aijia.settings.runs.temporal.task_queue,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-        result_type=Outcome,
-    )
+
+    async def start() -> WorkflowHandle[Any, Outcome]:
+        try:
+            return await client.start_workflow(
+                WORKFLOW,
+                request,
+                id=request.run_id,
+                task_queue=aijia.settings.runs.temporal.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                result_type=Outcome,
+            )
+        except WorkflowAlreadyStartedError:  # a try whose answer was lost started it
+            return client.get_workflow_handle(request.run_id, result_type=Outcome)
+
+    handle = await patiently(start, f"to start run {request.run_id}")
     return await first_result(aijia, handle, client, row=row, inputs=inputs)
 
 
@@ -158,7 +208,7 @@ async def follow_run(aijia: AsyncAijia, run_id: str, client: Client) -> RunResul
     died since); None when it has no workflow (its starter died before starting one)."""
     handle = client.get_workflow_handle(run_id, result_type=Outcome)
     try:
-        await handle.describe()
+        await patiently(handle.describe, f"to describe run {run_id}")
     except RPCError:
         return None
     run = aijia.store.get_run(run_id)
@@ -246,9 +296,9 @@ async def first_outcome(handle: WorkflowHandle[Any, Outcome], client: Client) ->
     batch of hundreds, is asked again, less often: every query is work for it)."""
     wait = POLL_S
     while True:
-        described = await handle.describe()
+        described = await patiently(handle.describe, f"to describe run {handle.id}")
         if described.status == WorkflowExecutionStatus.COMPLETED:
-            return await handle.result()
+            return await patiently(handle.result, f"to answer run {handle.id}'s result")
         if described.status not in (None, WorkflowExecutionStatus.RUNNING):
             raise AgentError(
                 f"run {handle.id}: its workflow ended {described.status.name.lower()}"
@@ -259,6 +309,9 @@ async def first_outcome(handle: WorkflowHandle[Any, Outcome], client: Client) ->
         try:
             outcome = await handle.query(OUTCOME, result_type=Outcome | None)  # type: ignore[arg-type]
         except RPCError as exc:  # no worker answered the query in time
+            if passing(exc) and exc.status != RPCStatusCode.DEADLINE_EXCEEDED:
+                await asyncio.sleep(POLL_MAX_S)  # the service, not the workers
+                continue
             if await polled(client, described.task_queue):
                 await asyncio.sleep(POLL_MAX_S)
                 continue
@@ -285,7 +338,11 @@ async def polled(client: Client, task_queue: str) -> bool:
         task_queue=TaskQueue(name=task_queue),
         task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
     )
-    return bool((await client.workflow_service.describe_task_queue(request)).pollers)
+    answer = await patiently(
+        lambda: client.workflow_service.describe_task_queue(request),
+        f"to describe task queue {task_queue}",
+    )
+    return bool(answer.pollers)
 
 
 async def why_it_ended(handle: WorkflowHandle[Any, Outcome]) -> str:
