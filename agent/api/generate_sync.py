@@ -122,7 +122,8 @@ class Aijia:
 
     def serve_schedules(self, *, log: Log | None = None) -> None:
         """The scheduler daemon until SIGTERM or SIGINT (when called from the main thread):
-        no new run starts, in-flight runs get scheduler.stop_grace_s to finish."""
+        no new run starts, in-flight runs get scheduler.stop_grace_s to finish. ConfigError
+        when runs.backend is temporal (Temporal fires the schedules there)."""
         stop = asyncio.Event()
         previous: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():

@@ -99,7 +99,6 @@ class Aijia:
         """The scheduler daemon until SIGTERM or SIGINT (when called from the main thread):
         no new run starts, in-flight runs get scheduler.stop_grace_s to finish. ConfigError
         when runs.backend is temporal (Temporal fires the schedules there)."""
-        self._impl._refuse_on_temporal("the scheduler daemon", "`aijia schedule sync`")
         stop = asyncio.Event()
         previous: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
@@ -305,8 +304,9 @@ class Aijia:
         return self._run(self._impl.schedules())
 
     def trigger(self, name: str, *, log: Log | None = None) -> Fire:
-        """Fire one schedule once, now (a manual slot), in this process (ConfigError on the
-        temporal backend: `agent.backends.trigger_on_temporal` fires it on a worker)."""
+        """Fire one schedule once, now (a manual slot), in this process. ConfigError when
+        runs.backend is temporal: `agent.backends.trigger_on_temporal` fires it on a worker.
+        """
         return self._run(self._impl.trigger(name, log=log))
 
     def identify(self, token: str | None = None, *, os_user: str | None = None) -> Identity:
