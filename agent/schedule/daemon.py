@@ -27,11 +27,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from agent.core.errors import AgentError, ScheduleError
-from agent.schedule.fire import Log, execute_fire
+from agent.schedule.fire import Log, execute_fire, manual_fire_slot
 from agent.schedule.status import ScheduleView, inputs_problem, schedule_view
 from agent.schedule.times import Due, due_slot, parse_slot, slot_key
 from agent.schedule.worker import CommitWorker
-from evidence.ids import new_id
 from evidence.schedules import Fire, LockHolder, ScheduleLedger, this_process
 
 if TYPE_CHECKING:
@@ -267,15 +266,13 @@ class Scheduler:
     async def trigger(self, name: str) -> Fire:
         """Fire `name` once, now, whatever its trigger (`aijia schedule trigger`)."""
         schedule = self.schedule(name)
-        running = [f for f in self.ledger.open_fires() if f.schedule == name]
-        if running:  # never two fires of one schedule at once, whoever started them
-            raise ScheduleError(
-                f"schedule {name} already has fire {running[0].fire_id} running "
-                f"(claimed {running[0].claimed_at} by {running[0].owner})",
-                hint="wait for it (`aijia schedule list`); a fire left by a dead daemon is "
-                "finished by the next `aijia schedule run`",
-            )
-        fire = self.ledger.claim(name, f"manual:{new_id()}", owner=self.owner)
+        slot = manual_fire_slot(
+            self.ledger,
+            name,
+            hint="wait for it (`aijia schedule list`); a fire left by a dead daemon is "
+            "finished by the next `aijia schedule run`",
+        )
+        fire = self.ledger.claim(name, slot, owner=self.owner)
         assert fire is not None  # a fresh manual slot is never taken
         self._start(name, schedule, fire)
         return await self.running[name]

@@ -87,6 +87,21 @@ def link_to_row(store: EvidenceStore, ledger: ScheduleLedger, item: Item) -> OnC
     return linked
 
 
+def manual_fire_slot(ledger: ScheduleLedger, name: str, *, hint: str) -> str:
+    """A fresh slot for a manual fire of `name` (`aijia schedule trigger`); ScheduleError
+    with `hint` while a fire of it runs: never two at once, whoever started them."""
+    from evidence.ids import new_id
+
+    running = [f for f in ledger.open_fires() if f.schedule == name]
+    if running:
+        raise ScheduleError(
+            f"schedule {name} already has fire {running[0].fire_id} running "
+            f"(claimed {running[0].claimed_at} by {running[0].owner})",
+            hint=hint,
+        )
+    return f"manual:{new_id()}"
+
+
 def one_line(message: str) -> str:
     """A multi-line error message as one line, for a row's reason and `schedule status`."""
     return " ".join(part.strip() for part in message.splitlines() if part.strip())

@@ -44,7 +44,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from agent.backends.temporal.client import connect, polled
 from agent.backends.temporal.messages import FIRE_WORKFLOW, FireRequest
 from agent.core.errors import ConfigError, ScheduleError
-from evidence.ids import new_id
+from agent.schedule.fire import manual_fire_slot
 from evidence.schedules import Fire, ScheduleLedger
 
 if TYPE_CHECKING:
@@ -173,16 +173,9 @@ async def trigger_fire(aijia: AsyncAijia, name: str) -> Fire:
     settings = aijia.settings
     schedule = aijia.scheduler().schedule(name)
     ledger = ScheduleLedger(aijia.store)
-    running = [f for f in ledger.open_fires() if f.schedule == name]
-    if running:  # never two fires of one schedule at once, whoever started them
-        raise ScheduleError(
-            f"schedule {name} already has fire {running[0].fire_id} running "
-            f"(claimed {running[0].claimed_at} by {running[0].owner})",
-            hint="wait for it (`aijia schedule list`)",
-        )
+    slot = manual_fire_slot(ledger, name, hint="wait for it (`aijia schedule list`)")
     client = await connect(settings)
     task_queue = settings.runs.temporal.task_queue
-    slot = f"manual:{new_id()}"
     handle = await client.start_workflow(
         FIRE_WORKFLOW,
         fire_request(name, schedule, slot=slot),
